@@ -1,0 +1,89 @@
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from pocketbnn import kernels
+from references import pack_bits_numpy, unpack_bits_numpy
+
+WORD_EDGES = [1, 3, 16, 31, 32, 33, 63, 64, 65, 127, 128, 129, 200]
+
+
+def _random(seed, shape, dtype):
+    rng = np.random.default_rng(seed)
+    if dtype == np.int8:
+        return rng.integers(-128, 128, size=shape, dtype=np.int8)
+    x = rng.standard_normal(shape).astype(np.float32)
+    x[rng.random(shape) < 0.1] = 0.0  # sign(0) = +1 must pack to 0
+    return x
+
+
+@pytest.mark.parametrize("channels", WORD_EDGES)
+@pytest.mark.parametrize("dtype", [np.float32, np.int8])
+def test_pack_matches_numpy_at_word_boundaries(isa, channels, dtype):
+    x = _random(channels, (7, channels), dtype)
+    np.testing.assert_array_equal(kernels.pack_bits(x), pack_bits_numpy(x))
+
+
+@given(shape=st.lists(st.integers(1, 9), min_size=0, max_size=3), channels=st.integers(1, 300),
+       zero_point=st.integers(-128, 127), seed=st.integers(0, 2**32 - 1))
+@example(shape=[], channels=64, zero_point=0, seed=0)
+def test_pack_int8_with_zero_point_matches_numpy(isa, shape, channels, zero_point, seed):
+    x = _random(seed, tuple(shape) + (channels,), np.int8)
+    np.testing.assert_array_equal(kernels.pack_bits(x, zero_point), pack_bits_numpy(x, zero_point))
+
+
+@given(shape=st.lists(st.integers(1, 9), min_size=0, max_size=3), channels=st.integers(1, 300),
+       seed=st.integers(0, 2**32 - 1))
+def test_unpack_inverts_pack(isa, shape, channels, seed):
+    x = _random(seed, tuple(shape) + (channels,), np.float32)
+    packed = kernels.pack_bits(x)
+    signs = np.where(x < 0, -1.0, 1.0).astype(np.float32)
+    np.testing.assert_array_equal(kernels.unpack_bits(packed, channels), signs)
+    np.testing.assert_array_equal(unpack_bits_numpy(packed, channels), signs)
+    np.testing.assert_array_equal(kernels.unpack_bits(packed, channels, np.int8), signs.astype(np.int8))
+
+
+def test_padding_bits_are_zero(isa):
+    x = -np.ones((4, 70), dtype=np.float32)  # every valid bit is 1
+    packed = kernels.pack_bits(x)
+    assert packed[:, 0].tolist() == [2**64 - 1] * 4
+    assert packed[:, 1].tolist() == [2**6 - 1] * 4
+
+
+def test_signed_zero_and_nan_pack_as_plus_one(isa):
+    x = np.array([0.0, -0.0, np.nan, -1e-30, 1e-30], dtype=np.float32)
+    assert kernels.pack_bits(x).tolist() == [0b01000]
+
+
+def test_selected_kernel_follows_forced_isa(isa):
+    assert kernels.active_isa() == isa
+    assert kernels.selected_ukernel("bitpack_f32").endswith("__" + isa.replace("vpopcnt", ""))
+
+
+def test_every_listed_kernel_on_this_cpu_is_exercised():
+    names = {k["name"] for k in kernels.list_ukernels() if k["available"]}
+    selected = set()
+    for isa_name in kernels.available_isas():
+        with kernels.use_isa(isa_name):
+            for op in ("bitpack_f32", "bitpack_i8", "unpack_f32", "unpack_i8"):
+                selected.add(kernels.selected_ukernel(op))
+    assert names == selected
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: kernels.pack_bits(np.zeros((4, 8), np.float64)), TypeError, "float32 or int8"),
+        (lambda: kernels.pack_bits(np.zeros((8, 4), np.float32).T), ValueError, "C-contiguous"),
+        (lambda: kernels.pack_bits([1.0, 2.0]), TypeError, "numpy array"),
+        (lambda: kernels.pack_bits(np.zeros(3, np.int8), zero_point=300), ValueError, "zero_point"),
+        (lambda: kernels.pack_bits(np.zeros(3, np.float32), zero_point=1), ValueError, "int8 input only"),
+        (lambda: kernels.unpack_bits(np.zeros((2, 2), np.uint64), 200), ValueError, "words per row"),
+        (lambda: kernels.unpack_bits(np.zeros((2, 2), np.int64), 100), TypeError, "uint64"),
+        (lambda: kernels.set_isa("sse9"), ValueError, "unknown ISA"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
