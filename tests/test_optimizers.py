@@ -208,6 +208,29 @@ def test_case_optimizer_rejects_an_empty_case_and_warns_on_untrained_parameters(
     assert len(optimizer.optimizers) == 1
 
 
+def test_case_optimizer_needs_a_case():
+    with pytest.raises(ValueError, match="at least one"):
+        CaseOptimizer(_Net(), default=torch.optim.Adam)
+
+
+def test_case_optimizer_step_evaluates_closure_once_and_returns_its_loss():
+    net = _Net()
+    optimizer = _bop_and_adam(net)
+    calls = []
+
+    def closure():
+        calls.append(1)
+        optimizer.zero_grad()
+        loss = net(torch.randn(2, 3, 6, 6)).sum()
+        loss.backward()
+        return loss
+
+    before = net.head.weight.detach().clone()
+    loss = optimizer.step(closure)
+    assert len(calls) == 1 and loss.requires_grad
+    assert not torch.equal(net.head.weight, before)
+
+
 def _train(net, optimizer, steps, seed):
     generator = torch.Generator().manual_seed(seed)
     for _ in range(steps):
@@ -286,7 +309,10 @@ def test_hyperparameter_scheduler_sets_gamma_only_in_bop_groups():
         gammas.append(optimizer.optimizers[0].param_groups[0]["gamma"])
     assert gammas == pytest.approx([1e-2, 1e-2, 1e-3, 1e-3, 1e-4])
     assert "gamma" not in optimizer.optimizers[1].param_groups[0]
-    assert scheduler.state_dict() == {"last_step": 4}
+
+    resumed = HyperparameterScheduler(_bop_and_adam(net), "gamma", staircase_decay(1e-2, every=2))
+    resumed.load_state_dict(scheduler.state_dict())
+    assert resumed.last_step == 4
 
 
 def test_hyperparameter_scheduler_passes_current_value_to_two_argument_schedules():
