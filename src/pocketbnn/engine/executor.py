@@ -1,0 +1,239 @@
+"""The interpreter: builds ops once, plans buffers once per input shape, runs nodes in order.
+
+Memory plan. For each distinct input shape the interpreter infers every value's spec and
+allocates, per *workspace*, one buffer per value plus each op's scratch buffers. A run borrows
+a workspace from a pool and returns it afterwards, so the steady state allocates nothing but the
+copies of the outputs it returns. Concurrent ``run`` calls from several threads each borrow
+their own workspace (the pool grows to the number of simultaneous calls); ops are read-only
+after construction. The total planned size is checked against ``max_plan_bytes`` before
+anything is allocated.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.graph import Graph
+from pocketbnn.engine.ops import OPS, Op, TensorSpec
+from pocketbnn.engine.ops.base import F32
+
+DEFAULT_MAX_PLAN_BYTES = 1 << 30
+
+
+@dataclass
+class _Step:
+    op: Op
+    node_name: str
+    inputs: list[int]
+    outputs: list[int]
+    scratch: list[TensorSpec]
+
+
+class _Plan:
+    """Value specs and steps for one tuple of input shapes, and its pool of workspaces."""
+
+    def __init__(self, interp: Interpreter, shapes: tuple[tuple[int, ...], ...]) -> None:
+        graph = interp.graph
+        specs: dict[str, TensorSpec] = {i.name: TensorSpec(s, F32) for i, s in zip(graph.inputs, shapes)}
+        self.index = {i.name: k for k, i in enumerate(graph.inputs)}
+        self.steps: list[_Step] = []
+        total = 0
+        for node, op in zip(graph.nodes, interp.ops):
+            try:
+                outs = op.infer([specs[v] for v in node.inputs])
+                scratch = op.scratch([specs[v] for v in node.inputs])
+            except ModelFormatError as e:
+                raise ModelFormatError(f"node {node.name!r} ({node.op}): {e}") from None
+            if len(outs) != len(node.outputs):
+                raise ModelFormatError(f"node {node.name!r} ({node.op}) makes {len(outs)} outputs, graph names {len(node.outputs)}")
+            for v, s in zip(node.outputs, outs):
+                specs[v] = s
+                self.index[v] = len(self.index)
+            total += sum(s.nbytes for s in outs) + sum(s.nbytes for s in scratch)
+            if total > interp.max_plan_bytes:
+                raise ModelFormatError(f"buffers for input shapes {shapes} exceed {interp.max_plan_bytes} bytes "
+                                       f"(at node {node.name!r}); raise max_plan_bytes if this is intended")
+            self.steps.append(_Step(op, node.name, [self.index[v] for v in node.inputs],
+                                    [self.index[v] for v in node.outputs], scratch))
+        self.specs = specs
+        self.value_specs = [None] * len(self.index)
+        for v, k in self.index.items():
+            self.value_specs[k] = specs[v]
+        self.num_inputs = len(graph.inputs)
+        self.outputs = [self.index[v] for v in graph.outputs]
+        self.nbytes = total
+        self._pool: list[tuple[list, list]] = []
+        self._lock = threading.Lock()
+
+    def acquire(self) -> tuple[list, list]:
+        with self._lock:
+            if self._pool:
+                return self._pool.pop()
+        env = [None] * self.num_inputs + [np.empty(s.shape, s.dtype) for s in self.value_specs[self.num_inputs:]]
+        scratch = [[np.full(s.shape, step.op.scratch_fill, s.dtype) if s.dtype.kind == "f" else np.zeros(s.shape, s.dtype)
+                    for s in step.scratch] for step in self.steps]
+        return env, scratch
+
+    def release(self, workspace: tuple[list, list]) -> None:
+        env = workspace[0]
+        for k in range(self.num_inputs):
+            env[k] = None
+        with self._lock:
+            self._pool.append(workspace)
+
+
+@dataclass
+class OpTiming:
+    """One node's share of a profiled run."""
+
+    node: str
+    op: str
+    output_shape: tuple[int, ...]
+    ms: float
+
+
+@dataclass
+class Profile:
+    """Per-op median latencies of ``repeats`` runs, and the whole run's median."""
+
+    ops: list[OpTiming]
+    total_ms: float
+    repeats: int
+
+    @property
+    def ops_ms(self) -> float:
+        return sum(t.ms for t in self.ops)
+
+    def by_op_type(self) -> dict[str, float]:
+        """Milliseconds per op type, largest first."""
+        acc: dict[str, float] = {}
+        for t in self.ops:
+            acc[t.op] = acc.get(t.op, 0.0) + t.ms
+        return dict(sorted(acc.items(), key=lambda kv: -kv[1]))
+
+
+class Interpreter:
+    """Runs an engine graph on numpy arrays; see the module docstring for memory and threads.
+
+    Args:
+        graph: a validated :class:`~pocketbnn.engine.graph.Graph`.
+        num_threads: threads each binary kernel may use.
+        max_plan_bytes: refuse to plan buffers larger than this (guards against malicious files
+            and mistaken input sizes).
+
+    Raises:
+        ModelFormatError: an op is unknown, its attributes or parameters are invalid, or the
+            shapes do not fit together for the graph's declared input shapes.
+    """
+
+    def __init__(self, graph: Graph, *, num_threads: int = 1, max_plan_bytes: int = DEFAULT_MAX_PLAN_BYTES) -> None:
+        if num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+        self.graph = graph
+        self.num_threads = num_threads
+        self.max_plan_bytes = max_plan_bytes
+        self.ops = [self._build(node) for node in graph.nodes]
+        self._plans: dict[tuple, _Plan] = {}
+        self._lock = threading.Lock()
+        self._plan(tuple(i.shape for i in graph.inputs))
+
+    def _build(self, node) -> Op:
+        cls = OPS.get(node.op)
+        if cls is None:
+            raise ModelFormatError(f"node {node.name!r}: unknown op {node.op!r}")
+        try:
+            op = cls(node.attrs, node.params)
+        except ModelFormatError as e:
+            raise ModelFormatError(f"node {node.name!r} ({node.op}): {e}") from None
+        op.num_threads = self.num_threads
+        return op
+
+    def _plan(self, shapes: tuple) -> _Plan:
+        plan = self._plans.get(shapes)
+        if plan is None:
+            with self._lock:
+                plan = self._plans.get(shapes)
+                if plan is None:
+                    plan = self._plans[shapes] = _Plan(self, shapes)
+        return plan
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """Declared input shapes (NHWC for images); the batch size may differ at run time."""
+        return [i.shape for i in self.graph.inputs]
+
+    def _check_inputs(self, inputs) -> list[np.ndarray]:
+        specs = self.graph.inputs
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        elif isinstance(inputs, Mapping):
+            missing = [s.name for s in specs if s.name not in inputs]
+            if missing:
+                raise ValueError(f"missing inputs {missing}; the model takes {[s.name for s in specs]}")
+            inputs = [inputs[s.name] for s in specs]
+        elif not isinstance(inputs, Sequence):
+            raise TypeError(f"inputs must be an array, a list of arrays or a dict, got {type(inputs).__name__}")
+        if len(inputs) != len(specs):
+            raise ValueError(f"the model takes {len(specs)} inputs, got {len(inputs)}")
+        arrays = []
+        for spec, x in zip(specs, inputs):
+            if not isinstance(x, np.ndarray):
+                raise TypeError(f"input {spec.name!r} must be a numpy array, got {type(x).__name__}")
+            if x.dtype != np.float32:
+                raise ValueError(f"input {spec.name!r} must be float32, got {x.dtype}")
+            if x.ndim != len(spec.shape) or x.shape[1:] != spec.shape[1:] or x.shape[0] < 1:
+                want = ("N",) + spec.shape[1:]
+                raise ValueError(f"input {spec.name!r} has shape {x.shape}; the model expects {want} (NHWC)")
+            arrays.append(np.ascontiguousarray(x))
+        return arrays
+
+    def run(self, inputs) -> np.ndarray | list[np.ndarray]:
+        """Run the model; returns the output array (a list if the model has several).
+
+        Args:
+            inputs: one float32 array (NHWC for images), a list in input order, or a dict by name.
+
+        Raises:
+            ValueError, TypeError: an input has the wrong shape, dtype, type or count.
+        """
+        return self._execute(inputs, timings=None)
+
+    def profile(self, inputs, repeats: int = 20, warmup: int = 3) -> Profile:
+        """Per-op median latency (ms) over ``repeats`` runs after ``warmup`` runs."""
+        for _ in range(warmup):
+            self._execute(inputs, timings=None)
+        per_op = [[] for _ in self.graph.nodes]
+        totals = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            self._execute(inputs, timings=per_op)
+            totals.append((time.perf_counter() - start) * 1e3)
+        plan = self._plan(tuple(x.shape for x in self._check_inputs(inputs)))
+        ops = [OpTiming(n.name, n.op, plan.specs[n.outputs[0]].shape, float(np.median(t)))
+               for n, t in zip(self.graph.nodes, per_op)]
+        return Profile(ops, float(np.median(totals)), repeats)
+
+    def _execute(self, inputs, timings):
+        arrays = self._check_inputs(inputs)
+        plan = self._plan(tuple(x.shape for x in arrays))
+        workspace = plan.acquire()
+        env, scratch = workspace
+        try:
+            env[:len(arrays)] = arrays
+            clock = time.perf_counter
+            for k, step in enumerate(plan.steps):
+                if timings is not None:
+                    t0 = clock()
+                step.op.run([env[i] for i in step.inputs], [env[i] for i in step.outputs], scratch[k])
+                if timings is not None:
+                    timings[k].append((clock() - t0) * 1e3)
+            results = [env[i].copy() for i in plan.outputs]
+        finally:
+            plan.release(workspace)
+        return results[0] if len(results) == 1 else results

@@ -1,0 +1,174 @@
+"""What every engine op shares: the op interface, tensor specs, attribute/parameter checks.
+
+An op is built once per node from its attributes and parameters (validated there, so a
+malformed file fails at load time), infers output specs from input specs, declares the scratch
+buffers it needs, and runs into preallocated outputs::
+
+    op = OPS[node.op](node.attrs, node.params)
+    out_specs = op.infer(in_specs)
+    op.run(ins, outs, scratch)      # scratch: arrays shaped as op.scratch(in_specs) says
+
+Op objects are read-only after construction, so one op serves concurrent runs; all mutable
+state lives in the per-run buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from pocketbnn.engine.errors import ModelFormatError
+
+OPS: dict[str, type[Op]] = {}
+_MAX_DIM = 1 << 31
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Shape and dtype of a value; ``channels`` is the unpacked last-axis length of a packed
+    (uint64) value, whose last axis counts words."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    channels: int | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=object)) * self.dtype.itemsize
+
+
+F32 = np.dtype(np.float32)
+U64 = np.dtype(np.uint64)
+
+
+def register(name: str) -> Callable[[type[Op]], type[Op]]:
+    """Class decorator: make an op available to graphs as ``"op": name``."""
+
+    def add(cls: type[Op]) -> type[Op]:
+        if name in OPS:
+            raise ValueError(f"op {name!r} registered twice")
+        cls.name = name
+        OPS[name] = cls
+        return cls
+
+    return add
+
+
+class Op:
+    """Base class of engine ops; see the module docstring for the life cycle."""
+
+    name: ClassVar[str] = ""
+    num_inputs: ClassVar[int] = 1
+    num_threads: int = 1
+
+    def __init__(self, attrs: dict[str, Any], params: dict[str, np.ndarray]) -> None:
+        self.attrs, self.params = attrs, params
+
+    def check_inputs(self, inputs: list[TensorSpec]) -> None:
+        if len(inputs) != self.num_inputs:
+            raise ModelFormatError(f"{self.name} takes {self.num_inputs} inputs, got {len(inputs)}")
+
+    def infer(self, inputs: list[TensorSpec]) -> list[TensorSpec]:
+        raise NotImplementedError
+
+    def scratch(self, inputs: list[TensorSpec]) -> list[TensorSpec]:
+        """Scratch buffers a run needs; their content is undefined between runs unless an op
+        writes the same parts every time (padding borders are never written, so stay as
+        initialised: zero, or ``scratch_fill``)."""
+        return []
+
+    scratch_fill: ClassVar[float] = 0.0
+
+    def run(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray]) -> None:
+        raise NotImplementedError
+
+
+# --- attribute and parameter checks (raise ModelFormatError naming the field) -----------------
+
+def attr_int(attrs: dict, key: str, lo: int = 0, hi: int = _MAX_DIM, default: int | None = None) -> int:
+    value = attrs.get(key, default)
+    if type(value) is not int or not lo <= value <= hi:
+        raise ModelFormatError(f"attribute {key!r} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def attr_ints(attrs: dict, key: str, n: int, lo: int = 0, default: list | None = None) -> tuple[int, ...]:
+    value = attrs.get(key, default)
+    if (not isinstance(value, list) or len(value) != n
+            or not all(type(v) is int and lo <= v <= _MAX_DIM for v in value)):
+        raise ModelFormatError(f"attribute {key!r} must be {n} integers >= {lo}, got {value!r}")
+    return tuple(value)
+
+
+def attr_float(attrs: dict, key: str, default: float | None = None) -> float:
+    value = attrs.get(key, default)
+    if type(value) not in (int, float) or not np.isfinite(value):
+        raise ModelFormatError(f"attribute {key!r} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def attr_choice(attrs: dict, key: str, choices: tuple, default: Any = None) -> Any:
+    value = attrs.get(key, default)
+    if value not in choices:
+        raise ModelFormatError(f"attribute {key!r} must be one of {choices}, got {value!r}")
+    return value
+
+
+def param(params: dict, role: str, dtype: Any, shape: tuple | None = None, ndim: int | None = None,
+          optional: bool = False) -> np.ndarray | None:
+    """The parameter ``role`` as an aligned C-contiguous array, checked for dtype and shape."""
+    array = params.get(role)
+    if array is None:
+        if optional:
+            return None
+        raise ModelFormatError(f"missing parameter {role!r}")
+    if array.dtype != np.dtype(dtype):
+        raise ModelFormatError(f"parameter {role!r} must be {np.dtype(dtype)}, got {array.dtype}")
+    if shape is not None and tuple(array.shape) != tuple(shape):
+        raise ModelFormatError(f"parameter {role!r} must have shape {tuple(shape)}, got {tuple(array.shape)}")
+    if ndim is not None and array.ndim != ndim:
+        raise ModelFormatError(f"parameter {role!r} must have {ndim} axes, got shape {tuple(array.shape)}")
+    return np.require(array, requirements=["C", "A"])
+
+
+def channel_vector(params: dict, role: str, channels: int, default: float | None = None) -> np.ndarray:
+    """A float32 per-channel parameter of length ``channels`` (or 1, broadcast); ``default``
+    fills it when absent."""
+    array = params.get(role)
+    if array is None and default is not None:
+        return np.full(channels, default, np.float32)
+    array = param(params, role, np.float32, ndim=1)
+    if array.shape[0] not in (1, channels):
+        raise ModelFormatError(f"parameter {role!r} has {array.shape[0]} values for {channels} channels")
+    return np.ascontiguousarray(np.broadcast_to(array, (channels,)))
+
+
+def float_weights(params: dict, role: str, ndim: int) -> np.ndarray:
+    r"""A float32 weight tensor, stored either as float32 or quantized.
+
+    Quantized storage is ``<role>`` as int8 codes $q$ plus ``<role>_scale`` float32 per output
+    channel (last axis) $s$; the weight used is $w = q \cdot s$, computed once here.
+    """
+    array = params.get(role)
+    if array is not None and array.dtype == np.int8:
+        codes = param(params, role, np.int8, ndim=ndim)
+        scale = channel_vector(params, f"{role}_scale", codes.shape[-1])
+        return codes.astype(np.float32) * scale
+    return param(params, role, np.float32, ndim=ndim)
+
+
+def same_rank_4d(spec: TensorSpec, what: str) -> tuple[int, int, int, int]:
+    if len(spec.shape) != 4:
+        raise ModelFormatError(f"{what} needs a 4-D NHWC input, got shape {spec.shape}")
+    return spec.shape  # type: ignore[return-value]
+
+
+def pooled_size(size: int, kernel: int, stride: int, dilation: int, before: int, after: int) -> int:
+    r"""Output length of a window op: $\lfloor (n + p_0 + p_1 - d(k-1) - 1) / s \rfloor + 1$."""
+    span = size + before + after - dilation * (kernel - 1) - 1
+    if span < 0:
+        raise ModelFormatError(f"window {kernel} (dilation {dilation}) larger than padded input {size + before + after}")
+    return span // stride + 1

@@ -1,0 +1,133 @@
+r"""Binary ops on bit-packed NHWC data: quantize, binary conv / dense, binary max-pool.
+
+A packed value is uint64 ``[..., ceil(C/64)]`` (bit convention: ``pocketbnn.kernels``); its
+spec carries the channel count C.
+
+**bconv2d** computes, with $K$ taps-times-channels per group, the ±1 dot product
+$d = \sum (\pm 1)(\pm 1)$ of the input window and the packed OHWI weights, then
+
+* float output: $y_c = \mathrm{clamp}(d, lo, hi)\, m_c + b_c$;
+* packed output: bit $c$ = $[d < \tau_c]$, i.e. $y_c < 0$ for the thresholds $\tau$ the converter
+  derived from $(m, b, lo, hi)$ (``pocketbnn.kernels.bconv2d_thresholds``).
+
+Padding with ``pad_value`` 1 reads padded pixels as +1 (bit 0, free); 0 makes padded taps
+contribute nothing (the kernels add a per-position correction). A 2-D input ``[N, words]`` is
+a binary dense layer, run as a 1x1 convolution.
+
+The arithmetic runs in the compiled kernels (``_backend``), never in numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops import _backend
+from pocketbnn.engine.ops.base import (F32, U64, Op, TensorSpec, attr_choice, attr_int, attr_ints,
+                                       channel_vector, param, register)
+from pocketbnn.engine.ops.window import Window
+
+WORD_BITS = 64
+
+
+def words(channels: int) -> int:
+    return -(-channels // WORD_BITS)
+
+
+@register("quantize")
+class Quantize(Op):
+    """float32 ``[..., C]`` -> packed ``[..., ceil(C/64)]``: bit = 1 iff x < 0."""
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        x = inputs[0]
+        if x.dtype != F32 or not x.shape:
+            raise ModelFormatError(f"quantize takes a float32 tensor, got {x}")
+        return [TensorSpec(x.shape[:-1] + (words(x.shape[-1]),), U64, x.shape[-1])]
+
+    def run(self, ins, outs, scratch):
+        _backend.pack(ins[0], outs[0])
+
+
+def _packed_input(op: Op, spec: TensorSpec) -> None:
+    if spec.dtype != U64 or spec.channels is None:
+        raise ModelFormatError(f"{op.name} takes a bit-packed input, got {spec}")
+
+
+@register("bconv2d")
+class BConv2d(Op):
+    """Binary convolution (see module docstring). Weights: uint64 ``[O, kh, kw, words(Cin/groups)]``."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.window = Window.from_attrs(attrs)
+        self.channels_in = attr_int(attrs, "channels_in", lo=1)
+        self.groups = attr_int(attrs, "groups", lo=1, default=1)
+        self.pad_value = attr_int(attrs, "pad_value", lo=0, hi=1, default=1)
+        self.output = attr_choice(attrs, "output", ("float", "packed"), default="float")
+        self.clamp = attr_ints(attrs, "clamp", 2, lo=-(1 << 31), default=[-(1 << 31), (1 << 31) - 1])
+        cg, rem = divmod(self.channels_in, self.groups)
+        if rem or (self.groups > 1 and cg % WORD_BITS):
+            raise ModelFormatError(f"bconv2d: {self.channels_in} channels in {self.groups} groups; "
+                                   f"grouped binary convs need a multiple of {WORD_BITS} channels per group")
+        w = param(params, "weights", np.uint64, ndim=4)
+        self.out_channels = w.shape[0]
+        if w.shape[1:] != (self.window.kh, self.window.kw, words(cg)) or self.out_channels % self.groups:
+            raise ModelFormatError(f"bconv2d weights {w.shape} do not fit kernel "
+                                   f"{(self.window.kh, self.window.kw)}, {cg} channels per group, {self.groups} groups")
+        o = self.out_channels
+        if self.output == "float":
+            self.multiplier = channel_vector(params, "multiplier", o)
+            self.bias = channel_vector(params, "bias", o, default=0.0)
+            self.thresholds = None
+        else:
+            self.multiplier = self.bias = None
+            self.thresholds = param(params, "thresholds", np.int32, shape=(o,))
+        self.kernel = _backend.prepare_bconv2d(w, cg, self.groups)
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        x = inputs[0]
+        _packed_input(self, x)
+        if x.channels != self.channels_in:
+            raise ModelFormatError(f"bconv2d expects {self.channels_in} input channels, got {x.channels}")
+        if len(x.shape) == 2:
+            if (self.window.kh, self.window.kw) != (1, 1):
+                raise ModelFormatError("binary dense (2-D input) needs a 1x1 kernel")
+            lead = (x.shape[0],)
+        else:
+            n, _, _, oh, ow = self.window.output_hw(x, "bconv2d")
+            lead = (n, oh, ow)
+        if self.output == "float":
+            return [TensorSpec(lead + (self.out_channels,), F32)]
+        return [TensorSpec(lead + (words(self.out_channels),), U64, self.out_channels)]
+
+    def run(self, ins, outs, scratch):
+        x = ins[0]
+        if x.ndim == 2:
+            x = x.reshape(x.shape[0], 1, 1, x.shape[1])
+        _backend.bconv2d(x, self.kernel, outs[0], window=self.window, pad_value=self.pad_value,
+                         clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
+                         thresholds=self.thresholds, num_threads=self.num_threads)
+
+
+@register("bmaxpool2d")
+class BMaxPool2d(Op):
+    r"""Binary max-pool on packed data: bit = AND of the window's bits (the max of ±1 values
+    is -1 only if all are -1), padded positions ignored; equals sign(maxpool(x))."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        w = self.window = Window.from_attrs(attrs)
+        if (w.dh, w.dw) != (1, 1) or max(w.top, w.bottom) >= w.kh or max(w.left, w.right) >= w.kw:
+            raise ModelFormatError(f"bmaxpool2d needs dilation 1 and padding smaller than the window, got {attrs}")
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        x = inputs[0]
+        _packed_input(self, x)
+        n, _, _, oh, ow = self.window.output_hw(x, "bmaxpool2d")
+        return [TensorSpec((n, oh, ow, x.shape[3]), U64, x.channels)]
+
+    def run(self, ins, outs, scratch):
+        _backend.bmaxpool2d(ins[0], outs[0], window=self.window, num_threads=self.num_threads)

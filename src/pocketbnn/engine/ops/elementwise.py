@@ -1,0 +1,198 @@
+"""Element-wise float ops on the last (channel) axis: affine, activations, add, mul, sign.
+
+Per-channel parameters are float32 vectors over the last axis (length C, or 1 to broadcast).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_choice, attr_float, attr_int,
+                                       channel_vector, register)
+
+
+class _Unary(Op):
+    """A float32 op whose output has its input's shape."""
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        if inputs[0].dtype != F32:
+            raise ModelFormatError(f"{self.name} takes float32 input, got {inputs[0].dtype}")
+        return [TensorSpec(inputs[0].shape, F32)]
+
+
+class _PerChannel(_Unary):
+    """A unary op with per-channel parameters; the channel count is read from ``attrs``."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.channels = attr_int(attrs, "channels", lo=1)
+
+    def infer(self, inputs):
+        specs = super().infer(inputs)
+        if inputs[0].shape[-1] != self.channels:
+            raise ModelFormatError(f"{self.name} has parameters for {self.channels} channels, input {inputs[0].shape}")
+        return specs
+
+
+@register("scale_shift")
+class ScaleShift(_PerChannel):
+    r"""$y = x \cdot a_c + b_c$ (inference BatchNorm, or a constant mul/add)."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.scale = channel_vector(params, "scale", self.channels, default=1.0)
+        self.shift = channel_vector(params, "shift", self.channels, default=0.0)
+
+    def run(self, ins, outs, scratch):
+        np.multiply(ins[0], self.scale, out=outs[0])
+        np.add(outs[0], self.shift, out=outs[0])
+
+
+@register("prelu")
+class PRelu(_PerChannel):
+    r"""Shifted two-slope ReLU, covering PReLU, DPReLU (PokeBNN) and RPReLU (ReActNet):
+
+    $$ z = x - \beta^x_c,\qquad y = \begin{cases} \alpha^+_c z & z \ge 0 \\ \alpha^-_c z & z < 0
+       \end{cases} \;-\; \beta^y_c $$
+
+    Defaults $\beta^x = 0$, $\alpha^+ = 1$, $\beta^y = 0$ give PReLU; RPReLU's $+\zeta$ is
+    $\beta^y = -\zeta$.
+    """
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        c = self.channels
+        self.bias_x = channel_vector(params, "bias_x", c, default=0.0)
+        self.pos = channel_vector(params, "pos_slope", c, default=1.0)
+        self.neg = channel_vector(params, "neg_slope", c)
+        self.bias_y = channel_vector(params, "bias_y", c, default=0.0)
+
+    def scratch(self, inputs):
+        return [TensorSpec(inputs[0].shape, F32), TensorSpec(inputs[0].shape, np.dtype(bool))]
+
+    def run(self, ins, outs, scratch):
+        z, negative = scratch
+        out = outs[0]
+        np.subtract(ins[0], self.bias_x, out=z)
+        np.less(z, 0, out=negative)
+        np.multiply(z, self.pos, out=out)
+        np.multiply(z, self.neg, out=z)
+        np.copyto(out, z, where=negative)
+        np.subtract(out, self.bias_y, out=out)
+
+
+@register("relu")
+class Relu(_Unary):
+    r"""$y = \max(x, 0)$."""
+
+    def run(self, ins, outs, scratch):
+        np.maximum(ins[0], 0, out=outs[0])
+
+
+@register("clamp")
+class Clamp(_Unary):
+    r"""$y = \min(\max(x, lo), hi)$ (ReLU6, hardtanh)."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.lo, self.hi = attr_float(attrs, "lo"), attr_float(attrs, "hi")
+
+    def run(self, ins, outs, scratch):
+        np.clip(ins[0], self.lo, self.hi, out=outs[0])
+
+
+@register("hardsigmoid")
+class HardSigmoid(_Unary):
+    r"""$y = \min(\max(x + 3, 0), 6) / 6$."""
+
+    def run(self, ins, outs, scratch):
+        np.add(ins[0], 3.0, out=outs[0])
+        np.clip(outs[0], 0.0, 6.0, out=outs[0])
+        np.divide(outs[0], 6.0, out=outs[0])
+
+
+@register("sigmoid")
+class Sigmoid(_Unary):
+    r"""$y = 1 / (1 + e^{-x})$."""
+
+    def run(self, ins, outs, scratch):
+        np.negative(ins[0], out=outs[0])
+        np.exp(outs[0], out=outs[0])
+        np.add(outs[0], 1.0, out=outs[0])
+        np.reciprocal(outs[0], out=outs[0])
+
+
+@register("sign")
+class Sign(_Unary):
+    r"""Float binarization: $y = -a$ where $x < 0$, else $+a$ (so sign(0) = +a)."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.scale = attr_float(attrs, "scale", default=1.0)
+
+    def run(self, ins, outs, scratch):
+        np.less(ins[0], 0, out=outs[0])
+        np.multiply(outs[0], -2.0 * self.scale, out=outs[0])
+        np.add(outs[0], self.scale, out=outs[0])
+
+
+@register("fake_quant")
+class FakeQuant(_PerChannel):
+    r"""Integer fake quantization with a per-channel scale $s_c$ (PokeBNN's int-b activations):
+
+    signed (round):    $y = \mathrm{round}(\mathrm{clip}(x s_c, -q, q)) / s_c$, round half up,
+                       $\mathrm{round}(v) = \lfloor v + 1/2 \rfloor$;
+    unsigned (floor):  $y = \mathrm{clip}(\lfloor x s_c \rfloor, 0, q) / s_c$.
+    """
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.mode = attr_choice(attrs, "mode", ("signed", "unsigned"))
+        self.qmax = attr_float(attrs, "qmax")
+        self.scale = channel_vector(params, "scale", self.channels)
+
+    def run(self, ins, outs, scratch):
+        out = outs[0]
+        np.multiply(ins[0], self.scale, out=out)
+        if self.mode == "signed":
+            np.clip(out, -self.qmax, self.qmax, out=out)
+            np.add(out, 0.5, out=out)
+            np.floor(out, out=out)
+        else:
+            np.floor(out, out=out)
+            np.clip(out, 0.0, self.qmax, out=out)
+        np.divide(out, self.scale, out=out)
+
+
+class _Binary(Op):
+    """Two float32 inputs broadcast against each other (numpy rules); output of the broadcast shape."""
+
+    num_inputs = 2
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        if any(s.dtype != F32 for s in inputs):
+            raise ModelFormatError(f"{self.name} takes float32 inputs")
+        try:
+            shape = np.broadcast_shapes(inputs[0].shape, inputs[1].shape)
+        except ValueError:
+            raise ModelFormatError(f"{self.name}: shapes {inputs[0].shape} and {inputs[1].shape} do not broadcast") from None
+        return [TensorSpec(tuple(shape), F32)]
+
+
+@register("add")
+class Add(_Binary):
+    r"""$y = a + b$."""
+
+    def run(self, ins, outs, scratch):
+        np.add(ins[0], ins[1], out=outs[0])
+
+
+@register("mul")
+class Mul(_Binary):
+    r"""$y = a \cdot b$ (e.g. an SE gate ``[N,1,1,C]`` times ``[N,H,W,C]``)."""
+
+    def run(self, ins, outs, scratch):
+        np.multiply(ins[0], ins[1], out=outs[0])

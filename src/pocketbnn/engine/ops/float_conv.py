@@ -1,0 +1,135 @@
+"""Float convolution and dense layers on NHWC float32: im2col + BLAS GEMM (numpy's matmul).
+
+Weights are HWIO for convolutions, ``[kh, kw, Cin/groups, Cout]``, and ``[in, out]`` for dense,
+float32 or int8 codes with a per-output-channel scale (see ``base.float_weights``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_int, channel_vector, float_weights,
+                                       register)
+from pocketbnn.engine.ops.window import Window
+
+
+@register("conv2d")
+class Conv2d(Op):
+    r"""$y[n,oy,ox,o] = b_o + \sum_{ky,kx,i} x_{pad}[n, oy s_h + ky d_h, ox s_w + kx d_w, g(o) C_g + i]
+    \, w[ky,kx,i,o]$, zero padding, ``groups`` channel groups of $C_g$ inputs each.
+
+    Runs as one GEMM over im2col columns (groups = 1), a per-tap multiply-add (depthwise:
+    one input channel per group), or one GEMM per group otherwise.
+    """
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.window = Window.from_attrs(attrs)
+        self.groups = attr_int(attrs, "groups", lo=1, default=1)
+        self.weights = float_weights(params, "weights", ndim=4)
+        kh, kw, cg, cout = self.weights.shape
+        if (kh, kw) != (self.window.kh, self.window.kw) or cout % self.groups:
+            raise ModelFormatError(f"conv2d weights {self.weights.shape} do not fit kernel "
+                                   f"{(self.window.kh, self.window.kw)} and {self.groups} groups")
+        self.in_channels = cg * self.groups
+        self.bias = channel_vector(params, "bias", cout) if "bias" in params else None
+        self.depthwise = cg == 1 and self.groups > 1
+        self.pointwise = (kh, kw) == (1, 1) and not self.window.padded and (self.window.sh, self.window.sw) == (1, 1)
+        # Per-group GEMM operands, [K, Cout/groups] each.
+        og = cout // self.groups
+        self.gemm_weights = [np.ascontiguousarray(self.weights[..., g * og:(g + 1) * og].reshape(-1, og))
+                             for g in range(self.groups)]
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        n, _, _, oh, ow = self.window.output_hw(inputs[0], "conv2d")
+        if inputs[0].shape[3] != self.in_channels or inputs[0].dtype != F32:
+            raise ModelFormatError(f"conv2d expects float32 with {self.in_channels} channels, got {inputs[0]}")
+        return [TensorSpec((n, oh, ow, self.weights.shape[3]), F32)]
+
+    def scratch(self, inputs):
+        (x,), out = inputs, self.infer(inputs)[0]
+        n, oh, ow, cout = out.shape
+        bufs = [TensorSpec(self.window.padded_shape(x), F32)] if self.window.padded else []
+        if self.depthwise:
+            mult = cout // self.in_channels
+            if mult > 1:
+                bufs.append(TensorSpec(self.window.padded_shape(x)[:3] + (cout,), F32))
+            bufs.append(TensorSpec(out.shape, F32))
+        elif not self.pointwise:
+            k = self.gemm_weights[0].shape[0]
+            bufs.append(TensorSpec((n, oh, ow, k), F32))
+            if self.groups > 1:
+                bufs.append(TensorSpec((n * oh * ow, cout // self.groups), F32))
+        return bufs
+
+    def run(self, ins, outs, scratch):
+        x, out = ins[0], outs[0]
+        scratch = list(scratch)
+        if self.window.padded:
+            x = self.window.fill_padded(x, scratch.pop(0))
+        if self.depthwise:
+            self._depthwise(x, out, scratch)
+        elif self.pointwise:
+            np.matmul(x.reshape(-1, x.shape[3]), self.gemm_weights[0], out=out.reshape(-1, out.shape[3]))
+        else:
+            self._im2col_gemm(x, out, scratch)
+        if self.bias is not None:
+            np.add(out, self.bias, out=out)
+
+    def _im2col_gemm(self, x, out, scratch):
+        n, oh, ow, cout = out.shape
+        col = scratch[0]
+        cg = self.in_channels // self.groups
+        og = cout // self.groups
+        flat_out = out.reshape(-1, cout)
+        for g, w in enumerate(self.gemm_weights):
+            xg = x[..., g * cg:(g + 1) * cg]
+            for ky, kx, view in self.window.taps(xg, oh, ow):
+                t = ky * self.window.kw + kx
+                np.copyto(col[..., t * cg:(t + 1) * cg], view)
+            cols = col.reshape(-1, col.shape[3])
+            if self.groups == 1:
+                np.matmul(cols, w, out=flat_out)
+            else:
+                np.matmul(cols, w, out=scratch[1])
+                np.copyto(flat_out[:, g * og:(g + 1) * og], scratch[1])
+
+    def _depthwise(self, x, out, scratch):
+        _, oh, ow, cout = out.shape
+        mult = cout // self.in_channels
+        if mult > 1:
+            wide = scratch.pop(0)
+            np.copyto(wide.reshape(wide.shape[:3] + (self.in_channels, mult)), x[..., None])
+            x = wide
+        tmp = scratch[0]
+        for ky, kx, view in self.window.taps(x, oh, ow):
+            w = self.weights[ky, kx, 0]
+            if ky == 0 and kx == 0:
+                np.multiply(view, w, out=out)
+            else:
+                np.multiply(view, w, out=tmp)
+                np.add(out, tmp, out=out)
+
+
+@register("dense")
+class Dense(Op):
+    r"""$y = x W + b$ on ``[N, in]`` input; ``W`` is ``[in, out]``."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.weights = float_weights(params, "weights", ndim=2)
+        self.bias = channel_vector(params, "bias", self.weights.shape[1]) if "bias" in params else None
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        x = inputs[0]
+        if len(x.shape) != 2 or x.shape[1] != self.weights.shape[0] or x.dtype != F32:
+            raise ModelFormatError(f"dense expects float32 [N, {self.weights.shape[0]}], got {x}")
+        return [TensorSpec((x.shape[0], self.weights.shape[1]), F32)]
+
+    def run(self, ins, outs, scratch):
+        np.matmul(ins[0], self.weights, out=outs[0])
+        if self.bias is not None:
+            np.add(outs[0], self.bias, out=outs[0])

@@ -1,0 +1,163 @@
+"""Ops that move or combine data: concat, pad, flatten, softmax, channel tile / zero-pad /
+average (PokeBNN's ReshapeAdd)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops.base import F32, Op, TensorSpec, attr_float, attr_int, attr_ints, register
+
+
+def _float_input(op: Op, spec: TensorSpec, ndim: int | None = None) -> None:
+    if spec.dtype != F32 or (ndim is not None and len(spec.shape) != ndim):
+        raise ModelFormatError(f"{op.name} takes a float32 input{f' of {ndim} axes' if ndim else ''}, got {spec}")
+
+
+@register("concat")
+class Concat(Op):
+    """Concatenate float32 inputs along ``axis`` (3 = channels of NHWC)."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.axis = attr_int(attrs, "axis", lo=0, hi=5)
+        self.num_inputs = attr_int(attrs, "num_inputs", lo=1, hi=4096)
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        first = inputs[0].shape
+        for s in inputs:
+            _float_input(self, s)
+            if len(s.shape) != len(first) or self.axis >= len(first) or any(
+                    a != b for i, (a, b) in enumerate(zip(s.shape, first)) if i != self.axis):
+                raise ModelFormatError(f"concat: shapes {[i.shape for i in inputs]} differ off axis {self.axis}")
+        shape = list(first)
+        shape[self.axis] = sum(s.shape[self.axis] for s in inputs)
+        return [TensorSpec(tuple(shape), F32)]
+
+    def run(self, ins, outs, scratch):
+        np.concatenate(ins, axis=self.axis, out=outs[0])
+
+
+@register("pad")
+class Pad(Op):
+    """Constant padding of H and W: ``pads`` = (top, bottom, left, right), fill ``value``."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.pads = attr_ints(attrs, "pads", 4)
+        self.value = attr_float(attrs, "value", default=0.0)
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        _float_input(self, inputs[0], 4)
+        n, h, w, c = inputs[0].shape
+        t, b, l, r = self.pads
+        return [TensorSpec((n, h + t + b, w + l + r, c), F32)]
+
+    def run(self, ins, outs, scratch):
+        x, out = ins[0], outs[0]
+        t, _, l, _ = self.pads
+        out.fill(self.value)
+        np.copyto(out[:, t:t + x.shape[1], l:l + x.shape[2]], x)
+
+
+@register("flatten")
+class Flatten(Op):
+    """``[N, H, W, C]`` -> ``[N, C*H*W]`` in torch's (C, H, W) order, so a following dense
+    layer keeps torch's weight layout; 2-D input passes through."""
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        _float_input(self, inputs[0])
+        shape = inputs[0].shape
+        return [TensorSpec((shape[0], int(np.prod(shape[1:]))), F32)]
+
+    def run(self, ins, outs, scratch):
+        x = ins[0]
+        if x.ndim == 4:
+            x = x.transpose(0, 3, 1, 2)
+        np.copyto(outs[0].reshape(x.shape), x)
+
+
+@register("softmax")
+class Softmax(Op):
+    r"""$y_i = e^{x_i - \max x} / \sum_j e^{x_j - \max x}$ over the last axis."""
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        _float_input(self, inputs[0])
+        return [TensorSpec(inputs[0].shape, F32), ]
+
+    def scratch(self, inputs):
+        return [TensorSpec(inputs[0].shape[:-1] + (1,), F32)]
+
+    def run(self, ins, outs, scratch):
+        x, out, m = ins[0], outs[0], scratch[0]
+        np.max(x, axis=-1, keepdims=True, out=m)
+        np.subtract(x, m, out=out)
+        np.exp(out, out=out)
+        np.sum(out, axis=-1, keepdims=True, out=m)
+        np.divide(out, m, out=out)
+
+
+class _ChannelMap(Op):
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.out_channels = attr_int(attrs, "out_channels", lo=1)
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        _float_input(self, inputs[0])
+        self.check_channels(inputs[0].shape[-1])
+        return [TensorSpec(inputs[0].shape[:-1] + (self.out_channels,), F32)]
+
+    def check_channels(self, c: int) -> None:
+        pass
+
+
+@register("channel_tile")
+class ChannelTile(_ChannelMap):
+    r"""Out channel $j$ = in channel $j \bmod C$, for $j < C_{out}$ (tile, then cut)."""
+
+    def check_channels(self, c):
+        if c > self.out_channels:
+            raise ModelFormatError(f"channel_tile from {c} to fewer channels {self.out_channels}")
+
+    def run(self, ins, outs, scratch):
+        x, out = ins[0], outs[0]
+        c = x.shape[-1]
+        for start in range(0, self.out_channels, c):
+            width = min(c, self.out_channels - start)
+            np.copyto(out[..., start:start + width], x[..., :width])
+
+
+@register("channel_zeropad")
+class ChannelZeroPad(_ChannelMap):
+    """Append zero channels up to ``out_channels``."""
+
+    def check_channels(self, c):
+        if c > self.out_channels:
+            raise ModelFormatError(f"channel_zeropad from {c} to fewer channels {self.out_channels}")
+
+    def run(self, ins, outs, scratch):
+        x, out = ins[0], outs[0]
+        c = x.shape[-1]
+        np.copyto(out[..., :c], x)
+        out[..., c:] = 0.0
+
+
+@register("channel_avg")
+class ChannelAvg(_ChannelMap):
+    r"""$y_j = \frac{1}{k}\sum_{i<k} x_{jk+i}$ with $k = \lfloor C / C_{out} \rfloor$ (consecutive
+    channels averaged; channels past $k C_{out}$ are dropped)."""
+
+    def check_channels(self, c):
+        if c < self.out_channels:
+            raise ModelFormatError(f"channel_avg from {c} to more channels {self.out_channels}")
+
+    def run(self, ins, outs, scratch):
+        x, out = ins[0], outs[0]
+        k = x.shape[-1] // self.out_channels
+        grouped = x[..., :k * self.out_channels].reshape(x.shape[:-1] + (self.out_channels, k))
+        np.mean(grouped, axis=-1, out=out)

@@ -1,0 +1,64 @@
+import threading
+
+import numpy as np
+import pytest
+
+from engine_graphs import small_graph
+from pocketbnn import engine
+
+
+@pytest.fixture
+def interp():
+    return engine.from_bytes(engine.to_bytes(small_graph()))
+
+
+def test_wrong_input_shape_dtype_and_count_raise_value_error(interp):
+    with pytest.raises(ValueError, match=r"shape \(1, 8, 9, 4\).*\('N', 9, 9, 4\)"):
+        interp.run(np.zeros((1, 8, 9, 4), np.float32))
+    with pytest.raises(ValueError, match="float32, got float64"):
+        interp.run(np.zeros((1, 9, 9, 4)))
+    with pytest.raises(ValueError, match="takes 1 inputs, got 2"):
+        interp.run([np.zeros((1, 9, 9, 4), np.float32)] * 2)
+
+
+def test_batch_rows_are_independent(interp):
+    x = np.random.default_rng(0).standard_normal((4, 9, 9, 4)).astype(np.float32)
+    batched = interp.run(x)
+    for k in range(4):
+        np.testing.assert_allclose(interp.run(x[k:k + 1])[0], batched[k], rtol=1e-6, atol=1e-7)
+
+
+def test_steady_state_reuses_planned_buffers(interp):
+    x = np.random.default_rng(0).standard_normal((1, 9, 9, 4)).astype(np.float32)
+    interp.run(x)
+    plan = interp._plan(x.shape and (x.shape,))
+    pooled = plan._pool[0]
+    ids = [id(a) for a in pooled[0][1:]]
+    interp.run(x)
+    assert len(plan._pool) == 1 and [id(a) for a in plan._pool[0][0][1:]] == ids
+
+
+def test_concurrent_runs_match_serial_runs(interp):
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, 9, 9, 4)).astype(np.float32) for _ in range(8)]
+    expected = [interp.run(x) for x in xs]
+    results = [None] * len(xs)
+
+    def work(k):
+        for _ in range(5):
+            results[k] = interp.run(xs[k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_profile_lists_every_node(interp):
+    x = np.zeros((1, 9, 9, 4), np.float32)
+    profile = interp.profile(x, repeats=3, warmup=1)
+    assert [t.node for t in profile.ops] == [n.name for n in interp.graph.nodes]
+    assert profile.total_ms >= profile.ops_ms * 0.5 and all(t.ms >= 0 for t in profile.ops)
