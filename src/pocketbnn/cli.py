@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="version, CPU features and the selected micro-kernels")
     info.set_defaults(run=_info)
+    from pocketbnn.cost.cli import add_summary_command; add_summary_command(commands)
     return parser
 
 
