@@ -1,0 +1,70 @@
+"""Capture a torch model as an fx graph, plus the concrete value of every node.
+
+Tracing uses ``torch.fx``'s meta tracer: proxies carry meta tensors, so Python code that
+inspects shapes (``if x.shape[1] > c``, TF-SAME padding from ``x.shape``) runs with concrete
+sizes and the graph is specialised to the example input's shape, as an exported model is.
+pocketbnn's quantized layers, quantizers and activations, and torch's own modules, stay leaf
+calls, so the converter sees ``QuantConv2d`` rather than its arithmetic.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import fx, nn
+from torch.fx.experimental.meta_tracer import MetaTracer
+
+from pocketbnn import activations, quantizers
+from pocketbnn.layers import QuantizedLayer
+
+LEAF_TYPES: tuple[type, ...] = (quantizers.Quantizer, QuantizedLayer, activations.DPReLU, activations.RPReLU,
+                                activations.LearnableThresholdSign, activations.LeakyTanh)
+
+
+class _Tracer(MetaTracer):
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return isinstance(m, LEAF_TYPES) or super().is_leaf_module(m, qualname)
+
+
+@dataclass
+class Captured:
+    """The traced graph, the module it calls into, and each node's value on the example."""
+
+    module: fx.GraphModule
+    values: dict[fx.Node, Any]
+
+
+class _Recorder(fx.Interpreter):
+    def __init__(self, module: fx.GraphModule) -> None:
+        super().__init__(module)
+        self.values: dict[fx.Node, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        value = super().run_node(n)
+        self.values[n] = value
+        return value
+
+
+@torch.no_grad()
+def capture(model: nn.Module, example: torch.Tensor) -> Captured:
+    """Trace ``model`` (in its current mode; the converter puts it in eval mode) on ``example``."""
+    tracer = _Tracer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        graph = tracer.trace(model, meta_args={_first_input(model, tracer): example.to("meta")})
+    module = fx.GraphModule(tracer.root, graph, type(model).__name__)
+    recorder = _Recorder(module)
+    recorder.run(example)
+    return Captured(module, recorder.values)
+
+
+def _first_input(model: nn.Module, tracer: fx.Tracer) -> str:
+    import inspect
+
+    params = list(inspect.signature(model.forward).parameters)
+    if not params:
+        raise ValueError(f"{type(model).__name__}.forward takes no input")
+    return params[0]
