@@ -200,6 +200,7 @@ class Trainer:
             for bound in (m for m in model.modules() if isinstance(m, quantizers.EmaMaxBound)):
                 bound.calibrate_at_step = config.bound_calibration_step
         self.step = 0
+        self._totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, count since the last log
         self.log = JsonLinesLog(self.out_dir / LOG if self.out_dir and self.dist.is_main else None)
         if resume and self.out_dir is not None and (self.out_dir / CHECKPOINT).is_file():
             self._restore(load_checkpoint(self.out_dir / CHECKPOINT))
@@ -240,6 +241,9 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "schedulers": [s.state_dict() for s in self.schedulers],
             "step": self.step,
+            "train_totals": self._totals.clone(),
+            "flip_ratio": {name: (m.previous, m.total, m.count) for name, m in self.flips.metrics.items()}
+            if self.flips is not None else {},
             "rng": capture_rng(),
             "config": dataclasses.asdict(self.config),
             "normalization": {"mean": self.augment.mean.tolist(), "std": self.augment.std.tolist()},
@@ -253,6 +257,10 @@ class Trainer:
         for scheduler, s in zip(self.schedulers, state["schedulers"], strict=True):
             scheduler.load_state_dict(s)
         self.step = state["step"]
+        self._totals = state["train_totals"].clone()
+        for name, (previous, total, count) in state["flip_ratio"].items():
+            metric = self.flips.metrics[name]
+            metric.previous, metric.total, metric.count = previous, total, count
         restore_rng(state["rng"])
 
     def save(self) -> None:
@@ -290,8 +298,8 @@ class Trainer:
             scheduler.step()
         return loss.detach(), (logits.argmax(1) == y).sum()
 
-    def _log_train(self, totals: Tensor, epoch: int, started: float) -> None:
-        loss_sum, correct, count = self.dist.sum(totals).tolist()
+    def _log_train(self, epoch: int, started: float) -> dict[str, Any]:
+        loss_sum, correct, count = self.dist.sum(self._totals).tolist()
         record = {"event": "train", "step": self.step, "epoch": epoch, "loss": loss_sum / count,
                   "accuracy": correct / count, "lr": self.schedulers[0].get_last_lr()[0] if self.schedulers else None,
                   "time": time.perf_counter() - started}
@@ -299,7 +307,9 @@ class Trainer:
             ratios = self.flips.compute()
             record["flip_ratio"] = sum(ratios.values()) / len(ratios)
             self.flips.reset()
+        self._totals.zero_()
         self.log.write(record)
+        return record
 
     def fit(self, *, stop_at_step: int | None = None) -> dict[str, float]:
         """Train to the end (or until ``stop_at_step``, checkpointing there, e.g. to split a run
@@ -313,7 +323,6 @@ class Trainer:
         bar = tqdm(total=last, initial=self.step, disable=not (c.progress and self.dist.is_main),
                    unit="step", dynamic_ncols=True)
         metrics: dict[str, float] = {}
-        totals = torch.zeros(3, dtype=torch.float64)
         while self.step < last:
             epoch, batch = divmod(self.step, self.steps_per_epoch)
             order = torch.randperm(len(self.data.train), generator=torch.Generator().manual_seed(
@@ -328,12 +337,11 @@ class Trainer:
                 self.step += 1
                 if self.flips is not None:
                     self.flips.update()
-                totals += torch.tensor([loss.item() * len(y), correct.item(), len(y)], dtype=torch.float64)
+                self._totals += torch.tensor([loss.item() * len(y), correct.item(), len(y)], dtype=torch.float64)
                 bar.update()
                 if self.step % c.log_every == 0 or batch == self.steps_per_epoch - 1:
-                    self._log_train(totals, epoch, started)
-                    bar.set_postfix(loss=f"{totals[0] / totals[2]:.3f}", acc=f"{totals[1] / totals[2]:.3f}")
-                    totals.zero_()
+                    record = self._log_train(epoch, started)
+                    bar.set_postfix(loss=f"{record['loss']:.3f}", acc=f"{record['accuracy']:.3f}")
                 epoch_end = batch == self.steps_per_epoch - 1
                 if epoch_end:
                     metrics = self.evaluate()
