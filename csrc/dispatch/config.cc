@@ -41,6 +41,8 @@ std::vector<UKernelInfo> list_ukernels(const std::string& op) {
   std::vector<UKernelInfo> all;
 #define PBNN_UKERNEL(op_, isa, name, fn) all.push_back({#op_, Isa::isa, #name});
 #include "bitpack/ukernels.inc"
+#include "bconv2d/ukernels.inc"
+#include "bmaxpool/ukernels.inc"
 #undef PBNN_UKERNEL
   std::vector<UKernelInfo> selected;
   for (auto& k : all) {

@@ -11,7 +11,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "bconv2d/bconv2d.h"
 #include "bitpack/bitpack.h"
+#include "bmaxpool/bmaxpool.h"
 #include "core/cpu_features.h"
 
 namespace pocketbnn {
@@ -22,6 +24,8 @@ struct bitpack_f32 { using Fn = BitpackF32Fn; };
 struct bitpack_i8 { using Fn = BitpackI8Fn; };
 struct unpack_f32 { using Fn = UnpackF32Fn; };
 struct unpack_i8 { using Fn = UnpackI8Fn; };
+struct bconv2d { using Fn = Bconv2dFn; };
+struct bmaxpool { using Fn = BmaxpoolFn; };
 }  // namespace ops
 
 
@@ -69,6 +73,8 @@ const std::vector<UKernel<typename Op::Fn>>& table() {
     std::vector<UKernel<typename Op::Fn>> t;
 #define PBNN_UKERNEL(op, isa, name, fn) add_if<Op, ops::op>(t, Isa::isa, #name, &fn);
 #include "bitpack/ukernels.inc"
+#include "bconv2d/ukernels.inc"
+#include "bmaxpool/ukernels.inc"
 #undef PBNN_UKERNEL
     return t;
   }();

@@ -9,6 +9,9 @@
 #include <stdexcept>
 #include <string>
 
+#include "bconv2d/bconv2d.h"
+#include "bench/peak.h"
+#include "bmaxpool/bmaxpool.h"
 #include "core/types.h"
 #include "dispatch/config.h"
 
@@ -67,6 +70,141 @@ void unpack(CArray<const Word> packed, CArray<T> out) {
   select_ukernel<Op>().fn(packed.data(), rc.rows, rc.channels, out.data());
 }
 
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+template <class T>
+std::string shape_of(const CArray<T>& a) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < a.ndim(); ++i) s += (i ? ", " : "") + std::to_string(a.shape(i));
+  return s + (a.ndim() == 1 ? ",)" : ")");
+}
+
+PackedBconvWeights pack_weights(CArray<const Word> w, int groups, int in_c_per_group) {
+  require(w.ndim() == 4, "weights must be 4-D (out_c, kh, kw, words), got shape " + shape_of(w));
+  require(groups >= 1 && w.shape(0) % groups == 0,
+          "out_c " + std::to_string(w.shape(0)) + " is not divisible by groups " +
+              std::to_string(groups));
+  require(in_c_per_group >= 1 && w.shape(3) == packed_words(in_c_per_group),
+          "weights hold " + std::to_string(w.shape(3)) + " words per tap; " +
+              std::to_string(in_c_per_group) + " input channels per group need " +
+              std::to_string(packed_words(std::size_t(std::max(in_c_per_group, 0)))));
+  require(w.size() > 0, "weights are empty");
+  nb::gil_scoped_release release;
+  return pack_bconv_weights(w.data(), int(w.shape(0)), int(w.shape(1)), int(w.shape(2)), groups,
+                            in_c_per_group);
+}
+
+// The last line of defence for memory safety: everything the kernels index is checked here
+// (pocketbnn.kernels.bconv2d gives friendlier messages first).
+void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeights& packed,
+             int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top,
+             int pad_left, int pad_value, CArray<const float> multiplier,
+             CArray<const float> bias, int clamp_lo, int clamp_hi,
+             CArray<const std::int32_t> thresholds, CArray<float> out_float,
+             CArray<Word> out_bits, int num_threads) {
+  require(x.ndim() == 4, "x must be 4-D (batch, height, width, words), got " + shape_of(x));
+  require(w.ndim() == 4, "weights must be 4-D (out_c, kh, kw, words), got " + shape_of(w));
+  const int out_c = int(w.shape(0));
+  require(packed.out_c == out_c && packed.kh == int(w.shape(1)) &&
+              packed.kw == int(w.shape(2)) && packed.words_per_group == int(w.shape(3)),
+          "packed weights do not match weights of shape " + shape_of(w));
+  require(int(x.shape(3)) == packed.groups * packed.words_per_group,
+          "x has " + std::to_string(x.shape(3)) + " words per pixel; weights need " +
+              std::to_string(packed.groups * packed.words_per_group));
+  require(stride_h >= 1 && stride_w >= 1 && dilation_h >= 1 && dilation_w >= 1,
+          "strides and dilations must be >= 1");
+  require(pad_value == 0 || pad_value == 1, "pad_value must be 0 or 1");
+  require(num_threads >= 1, "num_threads must be >= 1");
+  const bool bits = out_bits.is_valid();
+  require(bits != out_float.is_valid(), "pass exactly one of out_float and out_bits");
+  const std::size_t out_last = bits ? packed_words(out_c) : std::size_t(out_c);
+  const std::size_t out_ndim = bits ? out_bits.ndim() : out_float.ndim();
+  require(out_ndim == 4, "out must be 4-D");
+  const auto out_dim = [&](int i) { return bits ? out_bits.shape(i) : out_float.shape(i); };
+  require(out_dim(0) == x.shape(0) && out_dim(3) == out_last,
+          "out must have shape (" + std::to_string(x.shape(0)) + ", out_h, out_w, " +
+              std::to_string(out_last) + ")");
+  if (bits) {
+    require(thresholds.is_valid() && thresholds.ndim() == 1 &&
+                thresholds.shape(0) == std::size_t(out_c),
+            "bit output needs thresholds of shape (" + std::to_string(out_c) + ",)");
+  } else {
+    for (const auto* v : {&multiplier, &bias}) {
+      require(v->is_valid() && v->ndim() == 1 && v->shape(0) == std::size_t(out_c),
+              "float output needs multiplier and bias of shape (" + std::to_string(out_c) + ",)");
+    }
+  }
+  Bconv2dArgs a;
+  a.input = x.data();
+  a.batch = int(x.shape(0));
+  a.in_h = int(x.shape(1));
+  a.in_w = int(x.shape(2));
+  a.in_words = int(x.shape(3));
+  a.weights = w.data();
+  a.packed = &packed;
+  a.out_c = out_c;
+  a.kh = packed.kh;
+  a.kw = packed.kw;
+  a.groups = packed.groups;
+  a.in_c_per_group = packed.in_c_per_group;
+  a.stride_h = stride_h;
+  a.stride_w = stride_w;
+  a.dilation_h = dilation_h;
+  a.dilation_w = dilation_w;
+  a.pad_top = pad_top;
+  a.pad_left = pad_left;
+  a.out_h = int(out_dim(1));
+  a.out_w = int(out_dim(2));
+  a.pad_value = pad_value == 1 ? PadValue::kOne : PadValue::kZero;
+  a.output_type = bits ? OutputType::kBits : OutputType::kFloat;
+  a.multiplier = bits ? nullptr : multiplier.data();
+  a.bias = bits ? nullptr : bias.data();
+  a.clamp_lo = clamp_lo;
+  a.clamp_hi = clamp_hi;
+  a.thresholds = bits ? thresholds.data() : nullptr;
+  a.out_float = bits ? nullptr : out_float.data();
+  a.out_bits = bits ? out_bits.data() : nullptr;
+  a.num_threads = num_threads;
+  if (a.batch == 0 || a.out_h == 0 || a.out_w == 0 || out_c == 0) return;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::bconv2d>().fn(a);
+}
+
+void bmaxpool(CArray<const Word> x, int kh, int kw, int stride_h, int stride_w, int pad_top,
+              int pad_left, CArray<Word> out, int num_threads) {
+  require(x.ndim() == 4 && out.ndim() == 4, "x and out must be 4-D (batch, height, width, words)");
+  require(out.shape(0) == x.shape(0) && out.shape(3) == x.shape(3),
+          "out must have the batch and words of x");
+  require(kh >= 1 && kw >= 1 && stride_h >= 1 && stride_w >= 1, "pool sizes and strides must be >= 1");
+  require(pad_top >= 0 && pad_top < kh && pad_left >= 0 && pad_left < kw,
+          "padding must be smaller than the pool window");
+  require(num_threads >= 1, "num_threads must be >= 1");
+  BmaxpoolArgs a;
+  a.input = x.data();
+  a.batch = int(x.shape(0));
+  a.in_h = int(x.shape(1));
+  a.in_w = int(x.shape(2));
+  a.words = int(x.shape(3));
+  a.kh = kh;
+  a.kw = kw;
+  a.stride_h = stride_h;
+  a.stride_w = stride_w;
+  a.pad_top = pad_top;
+  a.pad_left = pad_left;
+  a.out_h = int(out.shape(1));
+  a.out_w = int(out.shape(2));
+  a.output = out.data();
+  a.num_threads = num_threads;
+  // Every window must hold at least one pixel of the image.
+  require(a.out_h == 0 || a.out_w == 0 ||
+              ((a.out_h - 1) * stride_h - pad_top < a.in_h && (a.out_w - 1) * stride_w - pad_left < a.in_w),
+          "output is larger than the padded input allows");
+  nb::gil_scoped_release release;
+  select_ukernel<ops::bmaxpool>().fn(a);
+}
+
 }  // namespace
 }  // namespace pocketbnn
 
@@ -79,6 +217,29 @@ NB_MODULE(_core, m) {
   m.def("bitpack_i8", &bitpack_i8, "x"_a, "zero_point"_a, "out"_a);
   m.def("unpack_f32", &unpack<ops::unpack_f32, float>, "packed"_a, "out"_a);
   m.def("unpack_i8", &unpack<ops::unpack_i8, std::int8_t>, "packed"_a, "out"_a);
+
+  nb::class_<PackedBconvWeights>(m, "PackedBconvWeights",
+                                  "Binary-conv weights re-laid out for the optimized kernels")
+      .def_ro("out_c", &PackedBconvWeights::out_c)
+      .def_ro("kh", &PackedBconvWeights::kh)
+      .def_ro("kw", &PackedBconvWeights::kw)
+      .def_ro("groups", &PackedBconvWeights::groups)
+      .def_ro("in_c_per_group", &PackedBconvWeights::in_c_per_group);
+  m.def("pack_bconv2d_weights", &pack_weights, "weights"_a, "groups"_a, "in_c_per_group"_a);
+  m.def("bconv2d", &bconv2d, "x"_a, "weights"_a, "packed"_a, "stride_h"_a, "stride_w"_a,
+        "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "pad_value"_a,
+        "multiplier"_a.none(), "bias"_a.none(), "clamp_lo"_a, "clamp_hi"_a,
+        "thresholds"_a.none(), "out_float"_a.none(), "out_bits"_a.none(), "num_threads"_a);
+  m.def("bmaxpool", &bmaxpool, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a, "pad_top"_a,
+        "pad_left"_a, "out"_a, "num_threads"_a);
+  m.def("measure_clock_ghz", [](double seconds) {
+    nb::gil_scoped_release release;
+    return measure_clock_ghz(seconds);
+  }, "seconds"_a);
+  m.def("measure_binary_peak", [](double seconds) {
+    nb::gil_scoped_release release;
+    return measure_binary_peak(seconds);
+  }, "seconds"_a);
 
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
   m.def("set_isa", [](const std::string& name) { set_isa(isa_from_name(name)); }, "name"_a);

@@ -61,16 +61,6 @@ def test_selected_kernel_follows_forced_isa(isa):
     assert kernels.selected_ukernel("bitpack_f32").endswith("__" + isa.replace("vpopcnt", ""))
 
 
-def test_every_listed_kernel_on_this_cpu_is_exercised():
-    names = {k["name"] for k in kernels.list_ukernels() if k["available"]}
-    selected = set()
-    for isa_name in kernels.available_isas():
-        with kernels.use_isa(isa_name):
-            for op in ("bitpack_f32", "bitpack_i8", "unpack_f32", "unpack_i8"):
-                selected.add(kernels.selected_ukernel(op))
-    assert names == selected
-
-
 @pytest.mark.parametrize(
     "call, error, match",
     [

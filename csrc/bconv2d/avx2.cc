@@ -1,0 +1,71 @@
+// AVX2 tiles: a vector of 8 words is two ymm registers; POPCOUNT is the nibble lookup
+// (two PSHUFB into a 16-entry table, one per nibble of every byte), then PSADBW against zero
+// sums the 8 byte counts of each 64-bit lane.
+#include <immintrin.h>
+
+#include "bconv2d/tile.h"
+
+namespace pocketbnn::avx2 {
+namespace {
+
+struct Isa {
+  static constexpr int kMR = 3, kNR = 1;
+  struct Vec {
+    __m256i lo, hi;
+  };
+  using Acc = Vec;
+  static Acc zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
+  static Vec load8(const Word* p) {
+    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4))};
+  }
+  static Vec broadcast(Word x) {
+    const __m256i v = _mm256_set1_epi64x(static_cast<long long>(x));
+    return {v, v};
+  }
+  static __m256i popcount_lanes(__m256i x) {
+    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                           0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(x, nibble));
+    const __m256i hi =
+        _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble));
+    return _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
+  }
+  static Acc xor_popcount_add(Acc acc, const Vec& x, const Vec& w) {
+    return {_mm256_add_epi64(acc.lo, popcount_lanes(_mm256_xor_si256(x.lo, w.lo))),
+            _mm256_add_epi64(acc.hi, popcount_lanes(_mm256_xor_si256(x.hi, w.hi)))};
+  }
+  static void store_i32(const Acc& acc, std::int32_t* dst) {
+    // Low halves of the 64-bit lanes, in order: counts never exceed 2^31.
+    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    const __m256i lo = _mm256_permutevar8x32_epi32(acc.lo, pick);
+    const __m256i hi = _mm256_permutevar8x32_epi32(acc.hi, pick);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));
+  }
+  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
+                           int n) {
+    alignas(32) std::int32_t counts[8];
+    store_i32(acc, counts);
+    const __m256 y = _mm256_fmadd_ps(
+        _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(counts))),
+        _mm256_loadu_ps(scale), _mm256_loadu_ps(offset));
+    if (n == 8) {
+      _mm256_storeu_ps(dst, y);
+      return;
+    }
+    alignas(32) float tmp[8];
+    _mm256_store_ps(tmp, y);
+    for (int i = 0; i < n; ++i) dst[i] = tmp[i];
+  }
+};
+
+constexpr auto kTiles = bconv_tile_table<Isa>(std::make_index_sequence<Isa::kMR * Isa::kNR>());
+
+}  // namespace
+
+void bconv2d(const Bconv2dArgs& args) {
+  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data()});
+}
+
+}  // namespace pocketbnn::avx2

@@ -1,0 +1,41 @@
+// AVX-512 VPOPCNTDQ tiles: one zmm holds the 8 words of a k-step, and XOR, VPOPCNTQ, VPADDQ
+// are one instruction each, so a k-step of the 4x4 tile is 48 vector ALU instructions against
+// 4 weight loads and 4 broadcast loads. 16 accumulators + 4 weights + a broadcast + a
+// temporary fit the 32 zmm registers without spilling.
+#include <immintrin.h>
+
+#include "bconv2d/tile.h"
+
+namespace pocketbnn::avx512_vpopcnt {
+namespace {
+
+struct Isa {
+  static constexpr int kMR = 4, kNR = 4;
+  using Vec = __m512i;
+  using Acc = __m512i;
+  static Acc zero() { return _mm512_setzero_si512(); }
+  static Vec load8(const Word* p) { return _mm512_loadu_si512(p); }
+  static Vec broadcast(Word x) { return _mm512_set1_epi64(static_cast<long long>(x)); }
+  static Acc xor_popcount_add(Acc acc, Vec x, Vec w) {
+    return _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(x, w)));
+  }
+  static void store_i32(Acc acc, std::int32_t* dst) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtepi64_epi32(acc));
+  }
+  static void store_folded(Acc acc, const float* scale, const float* offset, float* dst, int n) {
+    const __mmask8 lanes = __mmask8((1u << n) - 1);
+    const __m256 y = _mm256_fmadd_ps(_mm512_cvtepi64_ps(acc), _mm256_maskz_loadu_ps(lanes, scale),
+                                     _mm256_maskz_loadu_ps(lanes, offset));
+    _mm256_mask_storeu_ps(dst, lanes, y);
+  }
+};
+
+constexpr auto kTiles = bconv_tile_table<Isa>(std::make_index_sequence<Isa::kMR * Isa::kNR>());
+
+}  // namespace
+
+void bconv2d(const Bconv2dArgs& args) {
+  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data()});
+}
+
+}  // namespace pocketbnn::avx512_vpopcnt

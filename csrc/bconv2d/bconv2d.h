@@ -1,0 +1,101 @@
+// Binary 2-D convolution (the LceBconv2d role) on bit-packed NHWC data.
+//
+// Shapes (all row-major, words along the last axis, see core/types.h for the bit convention):
+//   input    [batch][in_h][in_w][groups * words_per_group]
+//   weights  [out_c][kh][kw][words_per_group]                      (OHWI)
+//   output   float32 [batch][out_h][out_w][out_c]  or  Word [...][packed_words(out_c)]
+// with words_per_group = packed_words(in_c_per_group). For groups > 1, in_c_per_group must be a
+// multiple of kWordBits so that groups start on word boundaries; out_c must divide by groups.
+//
+// Arithmetic. Output pixel (n, oy, ox), channel c of group g sees taps (ky, kx) at
+//   iy = oy * stride_h - pad_top + ky * dilation_h,   ix = ox * stride_w - pad_left + kx * dilation_w.
+// Each tap inside the image contributes the +-1 dot product of in_c_per_group values,
+//   in_c_per_group - 2 * popcount(x XOR w)
+// (channel padding bits are 0 in both operands and never count). A tap outside the image
+// (only with SAME padding) contributes as if the input were +1 everywhere (PadValue::kOne, the
+// bit pattern 0, so the kernels need do nothing) or contributes 0 (PadValue::kZero).
+// The sum over taps is the integer `dot`; see output_transform.h for what is written.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "core/types.h"
+
+namespace pocketbnn {
+
+enum class PadValue : int { kOne = 1, kZero = 0 };
+enum class OutputType : int { kFloat = 0, kBits = 1 };
+
+// Weights re-laid out for the optimized kernels, computed once per weight tensor.
+//
+// Output channels of each group are split into blocks of kBlockLanes; within a block, the words
+// are stored k-major, lane-minor: data[((g * blocks + b) * k_words + k) * kBlockLanes + lane]
+// with k = tap * words_per_group + word. One k-step of a micro-kernel thus loads the k-th word
+// of 8 output channels as one contiguous vector. Lanes past the group's channel count are 0.
+// A (group, block, lane) triple is a "slot": slot = (g * blocks + b) * kBlockLanes + lane.
+struct PackedBconvWeights {
+  static constexpr int kBlockLanes = 8;
+  int out_c = 0, kh = 0, kw = 0, groups = 1, words_per_group = 0, in_c_per_group = 0;
+  int out_c_per_group = 0, blocks = 0;  // blocks per group
+  std::vector<Word> data;
+  // tap_sums[tap * slots + slot]: sum of the +-1 weights of that tap, in_c_per_group -
+  // 2 * popcount(w); what a +1-padded tap contributes, used for the zero-padding correction.
+  std::vector<std::int32_t> tap_sums;
+
+  int taps() const { return kh * kw; }
+  int k_words() const { return taps() * words_per_group; }
+  int slots() const { return groups * blocks * kBlockLanes; }
+  // Output channel of a slot, or -1 for a padding lane.
+  int channel(int slot) const;
+};
+
+PackedBconvWeights pack_bconv_weights(const Word* ohwi, int out_c, int kh, int kw, int groups,
+                                      int in_c_per_group);
+
+struct Bconv2dArgs {
+  const Word* input = nullptr;
+  int batch = 0, in_h = 0, in_w = 0;
+  int in_words = 0;  // groups * words_per_group
+  const Word* weights = nullptr;               // OHWI, used by the reference kernel
+  const PackedBconvWeights* packed = nullptr;  // the same weights, used by optimized kernels
+  int out_c = 0, kh = 0, kw = 0, groups = 1, in_c_per_group = 0;
+  int stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int pad_top = 0, pad_left = 0;  // 0 for VALID; then every tap lies inside the image
+  int out_h = 0, out_w = 0;
+  PadValue pad_value = PadValue::kOne;
+  OutputType output_type = OutputType::kFloat;
+  // Float output: clamp(dot, clamp_lo, clamp_hi) * multiplier[c] + bias[c].
+  const float* multiplier = nullptr;
+  const float* bias = nullptr;
+  std::int32_t clamp_lo = INT32_MIN, clamp_hi = INT32_MAX;
+  // Bit output: bit c = dot < thresholds[c]; padding bits of the last word are 0.
+  const std::int32_t* thresholds = nullptr;
+  float* out_float = nullptr;
+  Word* out_bits = nullptr;
+  int num_threads = 1;
+
+  int words_per_group() const { return in_words / groups; }
+  int out_c_per_group() const { return out_c / groups; }
+};
+
+// True if some tap of some output pixel falls outside the image.
+bool touches_padding(const Bconv2dArgs& args);
+
+using Bconv2dFn = void (*)(const Bconv2dArgs& args);
+
+namespace reference {
+void bconv2d(const Bconv2dArgs& args);
+}
+namespace portable {
+void bconv2d(const Bconv2dArgs& args);
+}
+namespace avx2 {
+void bconv2d(const Bconv2dArgs& args);
+}
+namespace avx512_vpopcnt {
+void bconv2d(const Bconv2dArgs& args);
+}
+
+}  // namespace pocketbnn

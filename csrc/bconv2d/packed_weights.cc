@@ -1,0 +1,108 @@
+// Weight re-layout and per-call output constants; plain C++, compiled without ISA flags.
+#include <algorithm>
+
+#include "bconv2d/bconv2d.h"
+#include "bconv2d/output_transform.h"
+
+namespace pocketbnn {
+
+int PackedBconvWeights::channel(int slot) const {
+  const int lane_in_group = slot % (blocks * kBlockLanes);
+  if (lane_in_group >= out_c_per_group) return -1;
+  return slot / (blocks * kBlockLanes) * out_c_per_group + lane_in_group;
+}
+
+PackedBconvWeights pack_bconv_weights(const Word* ohwi, int out_c, int kh, int kw, int groups,
+                                      int in_c_per_group) {
+  constexpr int L = PackedBconvWeights::kBlockLanes;
+  PackedBconvWeights p;
+  p.out_c = out_c;
+  p.kh = kh;
+  p.kw = kw;
+  p.groups = groups;
+  p.in_c_per_group = in_c_per_group;
+  p.words_per_group = static_cast<int>(packed_words(in_c_per_group));
+  p.out_c_per_group = out_c / groups;
+  p.blocks = (p.out_c_per_group + L - 1) / L;
+  const int k_words = p.k_words(), slots = p.slots(), taps = p.taps();
+  p.data.assign(std::size_t(slots) * k_words, 0);
+  p.tap_sums.assign(std::size_t(taps) * slots, 0);
+  for (int slot = 0; slot < slots; ++slot) {
+    const int c = p.channel(slot);
+    if (c < 0) continue;
+    const int block = slot / L, lane = slot % L;
+    const Word* w = ohwi + std::size_t(c) * k_words;
+    for (int k = 0; k < k_words; ++k) {
+      p.data[(std::size_t(block) * k_words + k) * L + lane] = w[k];
+    }
+    for (int t = 0; t < taps; ++t) {
+      int ones = 0;
+      for (int j = 0; j < p.words_per_group; ++j) {
+        ones += __builtin_popcountll(w[t * p.words_per_group + j]);
+      }
+      p.tap_sums[std::size_t(t) * slots + slot] = in_c_per_group - 2 * ones;
+    }
+  }
+  return p;
+}
+
+bool touches_padding(const Bconv2dArgs& a) {
+  const long last_y = long(a.out_h - 1) * a.stride_h - a.pad_top + long(a.kh - 1) * a.dilation_h;
+  const long last_x = long(a.out_w - 1) * a.stride_w - a.pad_left + long(a.kw - 1) * a.dilation_w;
+  return a.pad_top > 0 || a.pad_left > 0 || last_y >= a.in_h || last_x >= a.in_w;
+}
+
+OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p) {
+  OutputStage st;
+  st.type = a.output_type;
+  st.lo = a.clamp_lo;
+  st.hi = a.clamp_hi;
+  st.full_k = p.taps() * p.in_c_per_group;
+  const bool corrected = a.pad_value == PadValue::kZero && touches_padding(a);
+  st.folded = a.output_type == OutputType::kFloat && !corrected && a.clamp_lo <= -st.full_k &&
+              a.clamp_hi >= st.full_k;
+  const int slots = p.slots();
+  if (a.output_type == OutputType::kBits) {
+    st.thresholds.assign(slots, 0);
+    for (int s = 0; s < slots; ++s) {
+      const int c = p.channel(s);
+      if (c >= 0) st.thresholds[s] = a.thresholds[c];
+    }
+    return st;
+  }
+  st.scale.assign(slots, 0.0f);
+  st.offset.assign(slots, 0.0f);
+  for (int s = 0; s < slots; ++s) {
+    const int c = p.channel(s);
+    if (c < 0) continue;
+    const float m = a.multiplier[c], b = a.bias[c];
+    st.scale[s] = st.folded ? -2.0f * m : m;
+    st.offset[s] = st.folded ? float(st.full_k) * m + b : b;
+  }
+  return st;
+}
+
+void write_block_generic(const OutputStage& st, const std::int32_t* acc, const std::int32_t* kc,
+                         int slot0, int n, float* out_row, Word* bits_row, int channel0) {
+  if (st.type == OutputType::kFloat) {
+    for (int i = 0; i < n; ++i) {
+      const std::int32_t dot = std::clamp(kc[slot0 + i] - 2 * acc[i], st.lo, st.hi);
+      out_row[channel0 + i] = float(dot) * st.scale[slot0 + i] + st.offset[slot0 + i];
+    }
+    return;
+  }
+  Word bits = 0;
+  for (int i = 0; i < n; ++i) {
+    bits |= Word(kc[slot0 + i] - 2 * acc[i] < st.thresholds[slot0 + i]) << i;
+  }
+  // n <= 8 bits at bit offset channel0; with groups they may straddle two words.
+  const int word = channel0 / kWordBits, shift = channel0 % kWordBits;
+  const Word mask = (Word{1} << n) - 1;
+  bits_row[word] = (bits_row[word] & ~(mask << shift)) | (bits << shift);
+  if (shift + n > kWordBits) {
+    const int spill = kWordBits - shift;
+    bits_row[word + 1] = (bits_row[word + 1] & ~(mask >> spill)) | (bits >> spill);
+  }
+}
+
+}  // namespace pocketbnn

@@ -1,0 +1,45 @@
+// Portable C++ tiles: 8 scalar lanes per vector, popcount from the compiler builtin.
+#include "bconv2d/tile.h"
+
+namespace pocketbnn::portable {
+namespace {
+
+struct Isa {
+  static constexpr int kMR = 2, kNR = 1;
+  struct Vec {
+    Word w[8];
+  };
+  using Acc = Vec;
+  static Acc zero() { return Acc{}; }
+  static Vec load8(const Word* p) {
+    Vec v;
+    for (int i = 0; i < 8; ++i) v.w[i] = p[i];
+    return v;
+  }
+  static Vec broadcast(Word x) {
+    Vec v;
+    for (int i = 0; i < 8; ++i) v.w[i] = x;
+    return v;
+  }
+  static Acc xor_popcount_add(Acc acc, const Vec& x, const Vec& w) {
+    for (int i = 0; i < 8; ++i) acc.w[i] += Word(__builtin_popcountll(x.w[i] ^ w.w[i]));
+    return acc;
+  }
+  static void store_i32(const Acc& acc, std::int32_t* dst) {
+    for (int i = 0; i < 8; ++i) dst[i] = std::int32_t(acc.w[i]);
+  }
+  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
+                           int n) {
+    for (int i = 0; i < n; ++i) dst[i] = float(acc.w[i]) * scale[i] + offset[i];
+  }
+};
+
+constexpr auto kTiles = bconv_tile_table<Isa>(std::make_index_sequence<Isa::kMR * Isa::kNR>());
+
+}  // namespace
+
+void bconv2d(const Bconv2dArgs& args) {
+  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data()});
+}
+
+}  // namespace pocketbnn::portable

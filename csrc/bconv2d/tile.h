@@ -1,0 +1,109 @@
+// The register-tiled indirect BGEMM micro-kernel, written once and instantiated per ISA.
+//
+// A tile computes MR output pixels x NR blocks of 8 output channels. Its accumulators are
+// MR * NR vectors of 8 lanes, lane = output channel, so no horizontal reduction is ever
+// needed: for each k-step (one input word of one tap) the kernel loads the k-th weight word of
+// the NR * 8 channels (NR contiguous vectors, see PackedBconvWeights) and, per pixel, broadcasts
+// that pixel's input word and does XOR, POPCOUNT, ADD against each weight vector. The input is
+// reached through an indirection table of tap pointers (XNNPACK / LCE "indirect BGEMM"):
+// rows[tap * rows_stride + p] points at pixel p's input for that tap, or at a zero buffer for a
+// padded tap (the +1 pattern), so no im2col copy is made.
+//
+// An ISA supplies a traits type with:
+//   kMR, kNR               the full tile; smaller tiles cover the remainders
+//   Vec, Acc               8 words / 8 running popcount sums
+//   zero(), load8(p), broadcast(word), xor_popcount_add(acc, x, w)
+//   store_i32(acc, int32* dst)                                (8 lanes)
+//   store_folded(acc, const float* scale, const float* offset, float* dst, int n)
+//                          dst[i] = acc[i] * scale[i] + offset[i] for i < n
+// Only the ISA's own file instantiates tile<>, inside its own namespace; the driver that builds
+// indirection tables and splits work over threads (indirect.cc) is plain C++ and reaches the
+// tiles through a TileKernels table. Nothing from the standard library is used here, so no
+// shared inline function is ever compiled with ISA flags.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <array>
+#include <utility>
+
+#include "bconv2d/output_transform.h"
+#include "core/types.h"
+
+namespace pocketbnn {
+
+struct TileArgs {
+  const Word* const* rows;  // [taps][rows_stride] tap pointers (group offset not included)
+  int rows_stride, taps, words, word_offset;
+  const Word* weights;       // first k-step of the tile's first 8-channel block
+  std::size_t block_stride;  // words between consecutive blocks
+  const OutputStage* stage;
+  bool folded;                        // stage->folded
+  const float *scale, *offset;        // stage->scale / offset, by slot
+  int slot0, channel0, valid;  // first slot, its output channel, valid channels from there
+  float* const* out_rows;      // per pixel, float output (channel 0)
+  Word* const* bit_rows;       // per pixel, bit output (word 0)
+  const std::int32_t* const* kc_rows;  // per pixel kc row by slot (unfolded paths only)
+};
+
+using TileFn = void (*)(const TileArgs&);
+
+// Tiles of every size up to the full one: fns[(mr - 1) * nr + (n - 1)] covers mr x n.
+struct TileKernels {
+  int mr, nr;
+  const TileFn* fns;
+};
+
+template <class Isa, int MR, int NR>
+void bconv_tile(const TileArgs& t) {
+  constexpr int L = 8;
+  typename Isa::Acc acc[MR][NR];
+#pragma GCC unroll 16
+  for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+    for (int b = 0; b < NR; ++b) acc[p][b] = Isa::zero();
+  }
+  const Word* w = t.weights;
+  for (int tap = 0; tap < t.taps; ++tap) {
+    const Word* x[MR];
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) x[p] = t.rows[tap * t.rows_stride + p] + t.word_offset;
+    for (int j = 0; j < t.words; ++j, w += L) {
+      typename Isa::Vec wv[NR];
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
+#pragma GCC unroll 16
+      for (int p = 0; p < MR; ++p) {
+        const typename Isa::Vec xb = Isa::broadcast(x[p][j]);
+#pragma GCC unroll 16
+        for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xb, wv[b]);
+      }
+    }
+  }
+  for (int p = 0; p < MR; ++p) {
+    for (int b = 0; b < NR; ++b) {
+      const int n = t.valid - b * L < L ? t.valid - b * L : L;
+      if (n <= 0) break;
+      const int slot = t.slot0 + b * L, channel = t.channel0 + b * L;
+      if (t.folded) {
+        Isa::store_folded(acc[p][b], t.scale + slot, t.offset + slot, t.out_rows[p] + channel, n);
+      } else {
+        std::int32_t counts[L];
+        Isa::store_i32(acc[p][b], counts);
+        write_block_generic(*t.stage, counts, t.kc_rows[p], slot, n, t.out_rows[p], t.bit_rows[p],
+                            channel);
+      }
+    }
+  }
+}
+
+template <class Isa, std::size_t... I>
+constexpr auto bconv_tile_table(std::index_sequence<I...>) {
+  return std::array<TileFn, sizeof...(I)>{
+      &bconv_tile<Isa, int(I) / Isa::kNR + 1, int(I) % Isa::kNR + 1>...};
+}
+
+// Runs a whole convolution with the given tiles (indirect.cc).
+void bconv2d_indirect(const Bconv2dArgs& args, const TileKernels& tiles);
+
+}  // namespace pocketbnn

@@ -1,0 +1,56 @@
+#include <chrono>
+#include <stdexcept>
+
+#include "bench/peak.h"
+#include "core/cpu_features.h"
+
+namespace pocketbnn {
+
+double measure_clock_ghz(double seconds) {
+#if defined(__x86_64__)
+  using Clock = std::chrono::steady_clock;
+  constexpr long kAddsPerIteration = 16;
+  long iterations = 1 << 16, total = 0;
+  const auto start = Clock::now();
+  double elapsed = 0;
+  while (elapsed < seconds) {
+    long value = 0, count = iterations;
+    // 16 adds on one register: each waits for the previous, one per cycle; the loop counter
+    // runs on a separate chain in parallel.
+    asm volatile(
+        "1:\n\t"
+        ".rept 16\n\t"
+        "addq $1, %0\n\t"
+        ".endr\n\t"
+        "decq %1\n\t"
+        "jnz 1b\n\t"
+        : "+r"(value), "+r"(count));
+    total += iterations;
+    iterations *= 2;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  return double(total) * kAddsPerIteration / elapsed * 1e-9;
+#else
+  (void)seconds;
+  throw std::runtime_error("measure_clock_ghz needs an x86-64 CPU");
+#endif
+}
+
+double measure_binary_peak(double seconds) {
+  if (!isa_available(Isa::kAvx512Vpopcnt)) {
+    throw std::runtime_error("measure_binary_peak needs AVX-512 VPOPCNTDQ, which this CPU lacks");
+  }
+  using Clock = std::chrono::steady_clock;
+  avx512_vpopcnt::xor_popcount_loop(1 << 12);  // warm up the vector units
+  long iterations = 1 << 12;
+  double macs = 0, elapsed = 0;
+  const auto start = Clock::now();
+  while (elapsed < seconds) {
+    macs += avx512_vpopcnt::xor_popcount_loop(iterations);
+    iterations *= 2;
+    elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  return macs / elapsed * 1e-9;
+}
+
+}  // namespace pocketbnn

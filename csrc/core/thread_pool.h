@@ -1,0 +1,21 @@
+// A small fork-join pool for the kernels: parallel_for(threads, units, fn) runs fn(thread, unit)
+// for every unit in [0, units) on up to `threads` threads, the caller being thread 0.
+//
+// Units are handed out one at a time from an atomic counter, so a core slowed by other work
+// simply takes fewer units. Workers spin for a short while after each job before sleeping on
+// a condition variable: waking a sleeping thread costs tens of microseconds, as long as a whole
+// small layer, and back-to-back layers are the common case.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+namespace pocketbnn {
+
+using UnitFn = std::function<void(int thread, std::size_t unit)>;
+
+// Runs fn over all units and returns when every call has returned. threads <= 1 (or a single
+// unit) runs inline on the caller. The first exception thrown by fn is rethrown here.
+void parallel_for(int threads, std::size_t units, const UnitFn& fn);
+
+}  // namespace pocketbnn

@@ -1,0 +1,225 @@
+"""Binary convolution: every ISA path against the reference kernel and a float64 conv on +-1 data."""
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from pocketbnn import kernels
+from references import conv2d_pm1_numpy, pack_bits_numpy
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def random_signs(rng, shape):
+    return np.where(rng.random(shape) < 0.5, -1.0, 1.0).astype(np.float32)
+
+
+@st.composite
+def conv_configs(draw):
+    groups = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    in_c = draw(st.integers(1, 200)) if groups == 1 else groups * 64 * draw(st.integers(1, 2))
+    out_c = groups * draw(st.integers(1, 80 if groups == 1 else 12))
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    lo_h = (kh - 1) * dilation[0] + 1 if padding == "valid" else 1
+    lo_w = (kw - 1) * dilation[1] + 1 if padding == "valid" else 1
+    return dict(
+        batch=draw(st.integers(1, 2)), height=draw(st.integers(lo_h, lo_h + 9)),
+        width=draw(st.integers(lo_w, lo_w + 9)), in_c=in_c, out_c=out_c, kernel=(kh, kw),
+        stride=stride, dilation=dilation, padding=padding, pad_value=draw(st.sampled_from([0, 1])),
+        groups=groups, num_threads=draw(st.sampled_from([1, 2, 3])),
+    )
+
+
+def make_case(cfg, seed):
+    rng = np.random.default_rng(seed)
+    x = random_signs(rng, (cfg["batch"], cfg["height"], cfg["width"], cfg["in_c"]))
+    w = random_signs(rng, (cfg["out_c"], *cfg["kernel"], cfg["in_c"] // cfg["groups"]))
+    dot = conv2d_pm1_numpy(x, w, cfg["stride"], cfg["dilation"], cfg["padding"],
+                           float(cfg["pad_value"]), cfg["groups"])
+    return rng, x, w, dot
+
+
+def run(cfg, x, w, **kwargs):
+    return kernels.bconv2d(
+        kernels.pack_bits(x), kernels.pack_bits(w), cfg["in_c"], stride=cfg["stride"],
+        dilation=cfg["dilation"], padding=cfg["padding"], pad_value=cfg["pad_value"],
+        groups=cfg["groups"], num_threads=cfg["num_threads"], **kwargs)
+
+
+def run_reference(cfg, x, w, **kwargs):
+    with kernels.use_isa("reference"):
+        return run(cfg, x, w, **kwargs)
+
+
+A_LIKE = dict(batch=1, height=9, width=9, in_c=64, out_c=64, kernel=(3, 3), stride=(1, 1),
+              dilation=(1, 1), padding="same", pad_value=1, groups=1, num_threads=1)
+
+
+# Each example costs milliseconds, so these run more than the profile's default.
+MANY = settings(max_examples=150)
+
+
+@MANY
+@given(cfg=conv_configs(), seed=st.integers(0, 2**32 - 1))
+@example(cfg=A_LIKE, seed=0).via("one full 4x32 tile family, +1 padding")
+@example(cfg={**A_LIKE, "in_c": 65, "out_c": 33, "pad_value": 0}, seed=1).via("word + 1, zero padding")
+@example(cfg={**A_LIKE, "in_c": 128, "out_c": 6, "groups": 2, "num_threads": 2}, seed=2).via("groups")
+def test_integer_dot_is_exact(isa, cfg, seed):
+    """With multiplier 1 and bias 0 the float output is the integer dot product, exactly."""
+    _, x, w, dot = make_case(cfg, seed)
+    y = run(cfg, x, w)
+    np.testing.assert_array_equal(y, dot.astype(np.float32))
+    np.testing.assert_array_equal(y, run_reference(cfg, x, w))
+
+
+@MANY
+@given(cfg=conv_configs(), seed=st.integers(0, 2**32 - 1), clamped=st.booleans())
+def test_float_output_transform(isa, cfg, seed, clamped):
+    """y = clamp(dot, lo, hi) * multiplier + bias, within float32 rounding."""
+    rng, x, w, dot = make_case(cfg, seed)
+    m = rng.standard_normal(cfg["out_c"]).astype(np.float32)
+    b = (4 * rng.standard_normal(cfg["out_c"])).astype(np.float32)
+    clamp = tuple(sorted(rng.integers(-20, 20, size=2).tolist())) if clamped else None
+    y = run(cfg, x, w, multiplier=m, bias=b, clamp=clamp)
+    d = dot if clamp is None else np.clip(dot, *clamp)
+    expected = d * m.astype(np.float64) + b
+    k = np.prod(cfg["kernel"]) * cfg["in_c"] // cfg["groups"]
+    tol = 8 * np.finfo(np.float32).eps * (k * np.abs(m).max() + np.abs(b).max())
+    np.testing.assert_allclose(y, expected, rtol=0, atol=tol)
+    np.testing.assert_allclose(y, run_reference(cfg, x, w, multiplier=m, bias=b, clamp=clamp),
+                               rtol=0, atol=tol)
+
+
+@MANY
+@given(cfg=conv_configs(), seed=st.integers(0, 2**32 - 1), clamped=st.booleans())
+def test_bit_output_is_sign_of_float_output(isa, cfg, seed, clamped):
+    """Thresholds from bitpacked_output_params give bit = [y < 0] exactly, negative and zero
+    multipliers included; the reference kernel agrees bit for bit."""
+    rng, x, w, dot = make_case(cfg, seed)
+    c = cfg["out_c"]
+    m = rng.standard_normal(c).astype(np.float32)
+    m[rng.random(c) < 0.1] = 0.0
+    # Biases on the integer grid of m hit y == 0 exactly, the tie the threshold must get right.
+    b = np.where(rng.random(c) < 0.5, np.round(rng.normal(0, 8, c)) * m,
+                 rng.normal(0, 8, c)).astype(np.float32)
+    clamp = tuple(sorted(rng.integers(-10, 10, size=2).tolist())) if clamped else None
+    wp, thresholds = kernels.bitpacked_output_params(
+        kernels.pack_bits(w), cfg["in_c"], m, b, clamp=clamp, groups=cfg["groups"])
+    kwargs = dict(stride=cfg["stride"], dilation=cfg["dilation"], padding=cfg["padding"],
+                  pad_value=cfg["pad_value"], groups=cfg["groups"], thresholds=thresholds,
+                  num_threads=cfg["num_threads"])
+    bits = kernels.bconv2d(kernels.pack_bits(x), wp, cfg["in_c"], **kwargs)
+    d = dot if clamp is None else np.clip(dot, *clamp)
+    y = d * m.astype(np.float64) + b.astype(np.float64)
+    np.testing.assert_array_equal(bits, pack_bits_numpy(y))
+    with kernels.use_isa("reference"):
+        np.testing.assert_array_equal(bits, kernels.bconv2d(kernels.pack_bits(x), wp, cfg["in_c"], **kwargs))
+
+
+@given(batch=st.integers(1, 20), in_f=st.integers(1, 300), out_f=st.integers(1, 150),
+       threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**32 - 1))
+@example(batch=1, in_f=512, out_f=130, threads=2, seed=0).via("batch 1: split by channels")
+def test_bdense_is_matmul_of_signs(isa, batch, in_f, out_f, threads, seed):
+    rng = np.random.default_rng(seed)
+    x, w = random_signs(rng, (batch, in_f)), random_signs(rng, (out_f, in_f))
+    bias = rng.standard_normal(out_f).astype(np.float32)
+    y = kernels.bdense(kernels.pack_bits(x), kernels.pack_bits(w), in_f, bias=bias, num_threads=threads)
+    np.testing.assert_allclose(y, x.astype(np.float64) @ w.T + bias, rtol=0, atol=1e-4 * in_f)
+    wp, t = kernels.bitpacked_output_params(kernels.pack_bits(w)[:, None, None, :], in_f,
+                                            np.ones(out_f, np.float32), bias)
+    bits = kernels.bdense(kernels.pack_bits(x), wp[:, 0, 0, :], in_f, thresholds=t, num_threads=threads)
+    np.testing.assert_array_equal(bits, pack_bits_numpy(x.astype(np.float64) @ w.T + bias))
+
+
+def test_prepared_weights_give_the_same_result(isa):
+    rng = np.random.default_rng(7)
+    x, w = random_signs(rng, (2, 6, 5, 100)), random_signs(rng, (20, 3, 3, 100))
+    prepared = kernels.BconvWeights(kernels.pack_bits(w), 100)
+    assert prepared.out_channels == 20 and prepared.kernel_size == (3, 3)
+    y1 = kernels.bconv2d(kernels.pack_bits(x), prepared, padding="same")
+    y2 = kernels.bconv2d(kernels.pack_bits(x), kernels.pack_bits(w), 100, padding="same")
+    np.testing.assert_array_equal(y1, y2)
+
+
+class TestBitpackedOutputParams:
+    def test_thresholds_by_hand(self):
+        w = np.zeros((5, 1, 1, 1), np.uint64)
+        m = np.array([2.0, 0.5, 0.0, 0.0, 1.0], np.float32)
+        b = np.array([3.0, -1.0, -1.0, 1.0, 4.0], np.float32)
+        _, t = kernels.bitpacked_output_params(w, 64, m, b)
+        # 2d + 3 < 0 <=> d < -1.5 <=> d < -1;  0.5d - 1 < 0 <=> d < 2;  m = 0: constant sign of b;
+        # d + 4 < 0 <=> d < -4 (y = 0 at d = -4 is not negative).
+        assert t.tolist() == [-1, 2, INT32_MAX, INT32_MIN, -4]
+
+    def test_clamp_can_make_bits_constant(self):
+        w = np.zeros((2, 1, 1, 1), np.uint64)
+        m = np.array([1.0, 1.0], np.float32)
+        b = np.array([-100.0, 100.0], np.float32)  # y < 0 needs d < 100; never d < -100
+        _, t = kernels.bitpacked_output_params(w, 64, m, b, clamp=(-6, 6))
+        assert t.tolist() == [INT32_MAX, INT32_MIN]
+
+    def test_negative_multiplier_flips_only_real_channel_bits(self):
+        w = np.array([[[[0b1010, 0]]], [[[0b1010, 0]]]], np.uint64)  # 70 channels: 2 words
+        m = np.array([-1.0, 1.0], np.float32)
+        flipped, t = kernels.bitpacked_output_params(w, 70, m, np.array([0.5, 0.5], np.float32))
+        assert flipped[0, 0, 0].tolist() == [(2**64 - 1) ^ 0b1010, 2**6 - 1]
+        assert flipped[1].tolist() == w[1].tolist()
+        # -d + 0.5 < 0 <=> d' = -d < -0.5 <=> d' < 0;  d + 0.5 < 0 <=> d < 0
+        assert t.tolist() == [0, 0]
+
+
+W = np.zeros((8, 3, 3, 1), np.uint64)
+X = np.zeros((1, 6, 6, 1), np.uint64)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: kernels.bconv2d(X.astype(np.int64), W, 64), TypeError, "x must be uint64"),
+        (lambda: kernels.bconv2d(X, W.astype(np.float32), 64), TypeError, "weights must be uint64"),
+        (lambda: kernels.bconv2d(X[0], W, 64), ValueError, "4 axes"),
+        (lambda: kernels.bconv2d(np.zeros((1, 6, 6, 2), np.uint64)[..., :1], W, 64), ValueError, "C-contiguous"),
+        (lambda: kernels.bconv2d([[1]], W, 64), TypeError, "numpy array"),
+        (lambda: kernels.bconv2d(X, W, 65), ValueError, "words per tap"),
+        (lambda: kernels.bconv2d(np.zeros((1, 6, 6, 2), np.uint64), W, 64), ValueError, "words per pixel"),
+        (lambda: kernels.bconv2d(X, W, None), ValueError, "in_channels is required"),
+        (lambda: kernels.bconv2d(X, np.zeros((8, 3, 3, 1), np.uint64), 64, groups=2), ValueError,
+         "multiple of 64"),
+        (lambda: kernels.bconv2d(np.zeros((1, 6, 6, 2), np.uint64), np.zeros((9, 3, 3, 1), np.uint64), 128,
+                                 groups=2), ValueError, "not divisible by groups"),
+        (lambda: kernels.bconv2d(X, W, 64, groups=0), ValueError, "groups"),
+        (lambda: kernels.bconv2d(X, W, 64, stride=0), ValueError, "stride"),
+        (lambda: kernels.bconv2d(X, W, 64, dilation=(1, 2, 3)), ValueError, "dilation"),
+        (lambda: kernels.bconv2d(X, W, 64, padding="full"), ValueError, "'valid' or 'same'"),
+        (lambda: kernels.bconv2d(X, W, 64, pad_value=-1), ValueError, "pad_value"),
+        (lambda: kernels.bconv2d(X[:, :2], W, 64), ValueError, "VALID padding gives no output"),
+        (lambda: kernels.bconv2d(X, W, 64, multiplier=np.ones(7)), ValueError, r"multiplier must have shape \(8,\)"),
+        (lambda: kernels.bconv2d(X, W, 64, thresholds=np.zeros(3)), ValueError, "thresholds must have shape"),
+        (lambda: kernels.bconv2d(X, W, 64, thresholds=np.zeros(8), bias=np.zeros(8)), ValueError,
+         "bitpacked_output_params"),
+        (lambda: kernels.bconv2d(X, W, 64, clamp=(3, 1)), ValueError, "clamp"),
+        (lambda: kernels.bconv2d(X, W, 64, num_threads=0), ValueError, "num_threads"),
+        (lambda: kernels.bdense(np.zeros((2, 2), np.uint64), np.zeros((3, 1), np.uint64), 64), ValueError,
+         "words per pixel"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_core_rejects_mismatched_arrays_even_without_the_wrapper():
+    from pocketbnn import _core
+
+    packed = _core.pack_bconv2d_weights(W, 1, 64)
+    out = np.empty((1, 4, 4, 8), np.float32)
+    with pytest.raises(ValueError, match="words per pixel"):
+        _core.bconv2d(np.zeros((1, 6, 6, 2), np.uint64), W, packed, 1, 1, 1, 1, 0, 0, 1,
+                      np.ones(8, np.float32), np.zeros(8, np.float32), 0, 0, None, out, None, 1)
+    with pytest.raises(ValueError, match="multiplier and bias"):
+        _core.bconv2d(X, W, packed, 1, 1, 1, 1, 0, 0, 1, np.ones(3, np.float32),
+                      np.zeros(8, np.float32), 0, 0, None, out, None, 1)
