@@ -1,8 +1,9 @@
 """Capture a torch model as an fx graph, plus the concrete value of every node.
 
-Tracing uses ``torch.fx``'s meta tracer: proxies carry meta tensors, so Python code that
-inspects shapes (``if x.shape[1] > c``, TF-SAME padding from ``x.shape``) runs with concrete
-sizes and the graph is specialised to the example input's shape, as an exported model is.
+Tracing uses ``torch.fx``'s meta tracer, fed with the real example tensor instead of a meta
+tensor: every proxy carries the concrete value its node computes, so Python code that inspects
+shapes (``if x.shape[1] > c``, TF-SAME padding from ``x.shape``) runs with concrete sizes and
+the graph is specialised to the example input's shape, as an exported model is.
 pocketbnn's quantized layers, quantizers and activations, and torch's own modules, stay leaf
 calls, so the converter sees ``QuantConv2d`` rather than its arithmetic.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.utils._pytree as pytree
 from torch import fx, nn
 from torch.fx.experimental.meta_tracer import MetaTracer
 
@@ -27,6 +29,22 @@ LEAF_TYPES: tuple[type, ...] = (quantizers.Quantizer, QuantizedLayer, activation
 class _Tracer(MetaTracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return isinstance(m, LEAF_TYPES) or super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):
+        # A leaf's value is computed by running it on real tensors; submodules it calls then
+        # run as plain code instead of being traced again.
+        if not any(isinstance(a, fx.Proxy) for a in pytree.tree_leaves((args, kwargs))):
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
+        if kind != "get_attr":
+            return super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        # Parameters keep their real values (the meta tracer would move them to "meta").
+        proxy = fx.Tracer.create_proxy(self, kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        proxy.install_tensor_meta(self.root.get_parameter(target) if target in dict(self.root.named_parameters())
+                                  else self.root.get_buffer(target))
+        return proxy
 
 
 @dataclass
@@ -54,7 +72,7 @@ def capture(model: nn.Module, example: torch.Tensor) -> Captured:
     tracer = _Tracer()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        graph = tracer.trace(model, meta_args={_first_input(model, tracer): example.to("meta")})
+        graph = tracer.trace(model, meta_args={_first_input(model, tracer): example})
     module = fx.GraphModule(tracer.root, graph, type(model).__name__)
     recorder = _Recorder(module)
     recorder.run(example)

@@ -112,14 +112,7 @@ def leaky_relu_module(lw, m, shape, x):
     return leaky_relu(lw, shape, x, m.negative_slope)
 
 
-@module_handler(activations.LearnableThresholdSign)
-def threshold_sign(lw, m, shape, x):
-    shifted = lw.emit("scale_shift", [x], shape, {"channels": x.channels},
-                      {"shift": -m.threshold.detach().numpy()})
-    return lower_activation_quantizer(lw, m.quantizer, shifted, _example(lw, x) - m.threshold.view(1, -1, *([1] * (x.rank - 2))))
-
-
-@module_handler(quantizers.Quantizer)
+@module_handler(quantizers.Quantizer, activations.LearnableThresholdSign)
 def quantizer(lw, m, shape, x):
     return lower_activation_quantizer(lw, m, x, _example(lw, x))
 
@@ -241,11 +234,14 @@ def flatten(lw, shape, x, start_dim=0, end_dim=-1):
 
 
 @method_handler("view", "reshape")
+@function_handler(torch.reshape)
 def reshape(lw, shape, x, *sizes):
     if len(shape) == 2 and shape[0] == x.shape[0]:
         return flatten(lw, shape, x, 1, -1)
     if tuple(shape) == x.shape:
         return x
+    if x.rank == 2 and len(shape) == 4 and shape[2:] == (1, 1):
+        return lw.emit("reshape", [x], shape, {"shape": [1, 1, x.shape[1]]})
     raise lw.fail(f"reshape from {x.shape} to {tuple(shape)}")
 
 
@@ -334,6 +330,8 @@ def getitem(lw, shape, x, index):
     if (len(index) >= 2 and index[0] == full and isinstance(index[1], slice) and index[1].start in (None, 0)
             and index[1].step in (None, 1) and all(i == full for i in index[2:])):
         return lw.emit("channel_tile", [x], shape, {"out_channels": shape[1]})
+    if x.rank == 2 and index[:2] == (full, full) and all(i is None for i in index[2:]) and len(shape) == 4:
+        return lw.emit("reshape", [x], shape, {"shape": [1, 1, x.shape[1]]})
     raise lw.fail(f"indexing {index}")
 
 

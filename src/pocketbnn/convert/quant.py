@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from pocketbnn import quantizers
+from pocketbnn import activations, quantizers
 from pocketbnn.convert.errors import ConversionError
 from pocketbnn.convert.lower import Lowering, Value
 
@@ -28,6 +28,11 @@ def lower_activation_quantizer(lw: Lowering, q: nn.Module | None, x: Value, exam
     """Emit what ``q`` does to ``x`` (whose value on the example input is ``example``)."""
     if q is None or isinstance(q, quantizers.NoOp):
         return x
+    if isinstance(q, activations.LearnableThresholdSign):
+        threshold = q.threshold.detach().float()
+        shifted = lw.emit("scale_shift", [x], x.shape, {"channels": x.channels}, {"shift": -threshold.numpy()})
+        return lower_activation_quantizer(lw, q.quantizer, shifted,
+                                          example - threshold.view(1, -1, *([1] * (x.rank - 2))))
     if isinstance(q, _SIGN_QUANTIZERS):
         return lw.emit("sign", [x], x.shape, {"scale": 1.0})
     if isinstance(q, quantizers.IntQuantizer):

@@ -26,6 +26,8 @@ def bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, thres
     """Binary convolution into ``out`` (float32, or uint64 when ``thresholds`` is given); the
     output size, and so the bottom/right padding, is ``out``'s."""
     packed_out = thresholds is not None
+    if packed_out:
+        out.fill(0)  # the kernel sets bits into a zeroed buffer (kernels.bconv2d allocates np.zeros)
     _core.bconv2d(x, kernel.weights, kernel._packed, window.sh, window.sw, window.dh, window.dw,
                   window.top, window.left, pad_value, multiplier, bias, clamp[0], clamp[1], thresholds,
                   None if packed_out else out, out if packed_out else None, num_threads)

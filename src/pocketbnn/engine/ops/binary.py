@@ -103,10 +103,11 @@ class BConv2d(Op):
         return [TensorSpec(lead + (words(self.out_channels),), U64, self.out_channels)]
 
     def run(self, ins, outs, scratch):
-        x = ins[0]
+        x, out = ins[0], outs[0]
         if x.ndim == 2:
             x = x.reshape(x.shape[0], 1, 1, x.shape[1])
-        _backend.bconv2d(x, self.kernel, outs[0], window=self.window, pad_value=self.pad_value,
+            out = out.reshape(out.shape[0], 1, 1, out.shape[1])
+        _backend.bconv2d(x, self.kernel, out, window=self.window, pad_value=self.pad_value,
                          clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
                          thresholds=self.thresholds, num_threads=self.num_threads)
 

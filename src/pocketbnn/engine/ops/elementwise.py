@@ -9,7 +9,7 @@ import numpy as np
 
 from pocketbnn.engine.errors import ModelFormatError
 from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_choice, attr_float, attr_int,
-                                       channel_vector, register)
+                                       channel_vector, param, register)
 
 
 class _Unary(Op):
@@ -196,3 +196,38 @@ class Mul(_Binary):
 
     def run(self, ins, outs, scratch):
         np.multiply(ins[0], ins[1], out=outs[0])
+
+
+@register("sub")
+class Sub(_Binary):
+    r"""$y = a - b$."""
+
+    def run(self, ins, outs, scratch):
+        np.subtract(ins[0], ins[1], out=outs[0])
+
+
+@register("div")
+class Div(_Binary):
+    r"""$y = a / b$."""
+
+    def run(self, ins, outs, scratch):
+        np.divide(ins[0], ins[1], out=outs[0])
+
+
+@register("constant")
+class Constant(Op):
+    """Outputs its float32 parameter ``value`` (a folded constant the graph combines with
+    activations, e.g. a per-pixel average-pool divisor)."""
+
+    num_inputs = 0
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.value = param(params, "value", np.float32)
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        return [TensorSpec(tuple(self.value.shape), F32)]
+
+    def run(self, ins, outs, scratch):
+        np.copyto(outs[0], self.value)

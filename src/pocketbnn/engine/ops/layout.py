@@ -41,12 +41,13 @@ class Concat(Op):
 
 @register("pad")
 class Pad(Op):
-    """Constant padding of H and W: ``pads`` = (top, bottom, left, right), fill ``value``."""
+    """Constant padding of H and W: ``pads`` = (top, bottom, left, right), fill ``value``
+    (a number, or the string ``"-inf"``: JSON has no infinities)."""
 
     def __init__(self, attrs, params):
         super().__init__(attrs, params)
         self.pads = attr_ints(attrs, "pads", 4)
-        self.value = attr_float(attrs, "value", default=0.0)
+        self.value = -np.inf if attrs.get("value") == "-inf" else attr_float(attrs, "value", default=0.0)
 
     def infer(self, inputs):
         self.check_inputs(inputs)
@@ -78,6 +79,29 @@ class Flatten(Op):
         if x.ndim == 4:
             x = x.transpose(0, 3, 1, 2)
         np.copyto(outs[0].reshape(x.shape), x)
+
+
+@register("reshape")
+class Reshape(Op):
+    """Same data, new shape ``[N] + shape`` (e.g. ``[N, C]`` -> ``[N, 1, 1, C]``)."""
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        shape = attrs.get("shape")
+        if not isinstance(shape, list) or not 1 <= len(shape) <= 5:
+            raise ModelFormatError(f"attribute 'shape' must list 1 to 5 sizes, got {shape!r}")
+        self.shape = attr_ints(attrs, "shape", len(shape), lo=1)
+
+    def infer(self, inputs):
+        self.check_inputs(inputs)
+        _float_input(self, inputs[0])
+        n = inputs[0].shape[0]
+        if int(np.prod(inputs[0].shape[1:])) != int(np.prod(self.shape)):
+            raise ModelFormatError(f"reshape of {inputs[0].shape} to [N, *{self.shape}] changes the size")
+        return [TensorSpec((n,) + self.shape, F32)]
+
+    def run(self, ins, outs, scratch):
+        np.copyto(outs[0], ins[0].reshape(outs[0].shape))
 
 
 @register("softmax")
@@ -118,11 +142,8 @@ class _ChannelMap(Op):
 
 @register("channel_tile")
 class ChannelTile(_ChannelMap):
-    r"""Out channel $j$ = in channel $j \bmod C$, for $j < C_{out}$ (tile, then cut)."""
-
-    def check_channels(self, c):
-        if c > self.out_channels:
-            raise ModelFormatError(f"channel_tile from {c} to fewer channels {self.out_channels}")
+    r"""Out channel $j$ = in channel $j \bmod C$, for $j < C_{out}$: tiling, then cutting
+    (with $C_{out} \le C$, keeping the first channels)."""
 
     def run(self, ins, outs, scratch):
         x, out = ins[0], outs[0]
