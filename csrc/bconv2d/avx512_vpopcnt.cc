@@ -30,7 +30,7 @@ struct Isa {
   }
 };
 
-constexpr auto kTiles = bconv_tile_table<Isa>(std::make_index_sequence<Isa::kMR * Isa::kNR>());
+constexpr auto kTiles = bconv_tiles<Isa>();
 
 }  // namespace
 

@@ -1,6 +1,14 @@
-// The indirect-BGEMM driver shared by every optimized ISA: builds each pixel tile's
-// indirection table and kc rows, splits the work over threads, and calls the ISA's tiles.
-// Plain C++, compiled without ISA flags.
+// The indirect-BGEMM driver shared by every optimized ISA: builds the indirection tables and
+// kc rows, splits the work over threads, and calls the ISA's tiles. Plain C++, compiled
+// without ISA flags.
+//
+// Work is cut into units of (pixel block, channel chunk). A pixel block is up to
+// kTilesPerBlock pixel tiles; within a unit the channel tiles are the outer loop and the pixel
+// tiles the inner one, so one channel tile's weights (NR * 8 channels x K words, a few KB) stay
+// in L1 while the block's pixels stream past them; the block's input is small enough to stay
+// in L1 too. Few pixels (dense layers, small maps) would leave threads idle, so then blocks
+// shrink and a single-group convolution is also split into chunks of 64 channels, which never
+// share an output word.
 #include <algorithm>
 #include <vector>
 
@@ -8,6 +16,11 @@
 #include "core/thread_pool.h"
 
 namespace pocketbnn {
+namespace {
+
+constexpr int kTilesPerBlock = 8;
+
+}  // namespace
 
 void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const PackedBconvWeights& pw = *a.packed;
@@ -18,74 +31,114 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const std::size_t pixel_tiles = (pixels + MR - 1) / MR;
   const std::size_t out_words = packed_words(a.out_c);
   const bool zero_pad = a.pad_value == PadValue::kZero && touches_padding(a);
+  const int threads = std::max(a.num_threads, 1);
 
-  // Work units: (pixel tile, channel chunk). Few pixels (dense layers, small maps) would leave
-  // threads idle, so then a single-group convolution is also split into chunks of 64 channels,
-  // which never share an output word.
+  const std::size_t wanted_units = 4 * std::size_t(threads);
+  int block_tiles = kTilesPerBlock;
+  while (block_tiles > 1 && (pixel_tiles + block_tiles - 1) / block_tiles < wanted_units) block_tiles /= 2;
+  const std::size_t block_pixels = std::size_t(block_tiles) * MR;
+  const std::size_t pixel_blocks = (pixels + block_pixels - 1) / block_pixels;
   int chunk_blocks = pw.blocks;
-  if (a.groups == 1 && pixel_tiles < 4 * std::size_t(std::max(a.num_threads, 1))) {
-    chunk_blocks = kWordBits / L;
-  }
+  if (a.groups == 1 && pixel_blocks < wanted_units) chunk_blocks = kWordBits / L;
   const std::size_t chunks = (pw.blocks + chunk_blocks - 1) / chunk_blocks;
 
   const std::vector<Word> zeros(a.in_words, 0);
+  // Word offset of each tap from tap (0, 0) of the same pixel, for pixels whose whole window
+  // lies inside the image (all but the border): their table is base + offset.
+  std::vector<std::ptrdiff_t> tap_offsets(taps);
+  for (int ky = 0; ky < a.kh; ++ky) {
+    for (int kx = 0; kx < a.kw; ++kx) {
+      tap_offsets[ky * a.kw + kx] =
+          (std::ptrdiff_t(ky) * a.dilation_h * a.in_w + std::ptrdiff_t(kx) * a.dilation_w) * a.in_words;
+    }
+  }
+  const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
   const std::vector<std::int32_t> interior_kc(slots, st.full_k);
+
+  // Per thread, for one pixel block: per pixel its tap (0, 0) (direct tiles), rows[tile][tap][MR]
+  // for tiles that touch the border, per tile whether it does, and per pixel kc row and outputs.
   struct Scratch {
-    std::vector<const Word*> rows;
+    std::vector<const Word*> bases, rows;
+    std::vector<char> border;
     std::vector<std::int32_t> kc;
     std::vector<const std::int32_t*> kc_rows;
     std::vector<float*> out_rows;
     std::vector<Word*> bit_rows;
   };
-  const int threads = std::max(a.num_threads, 1);
   std::vector<Scratch> scratch(threads);
 
-  parallel_for(threads, pixel_tiles * chunks, [&](int thread, std::size_t unit) {
+  parallel_for(threads, pixel_blocks * chunks, [&](int thread, std::size_t unit) {
     Scratch& s = scratch[thread];
     if (s.rows.empty()) {
-      s.rows.resize(std::size_t(taps) * MR);
-      s.kc.resize(std::size_t(MR) * slots);
-      s.kc_rows.resize(MR);
-      s.out_rows.resize(MR);
-      s.bit_rows.resize(MR);
+      s.bases.resize(block_pixels);
+      s.rows.resize(block_pixels * taps);
+      s.border.resize(block_tiles);
+      s.kc_rows.resize(block_pixels);
+      s.out_rows.resize(block_pixels);
+      s.bit_rows.resize(block_pixels);
+      if (zero_pad) s.kc.resize(block_pixels * slots);
     }
-    const std::size_t tile = unit / chunks, chunk = unit % chunks;
-    const std::size_t p0 = tile * MR;
-    const int mr = int(std::min<std::size_t>(MR, pixels - p0));
-    for (int i = 0; i < mr; ++i) {
-      const std::size_t pixel = p0 + i;
-      const int ox = int(pixel % a.out_w), oy = int(pixel / a.out_w % a.out_h);
-      const std::size_t n = pixel / (std::size_t(a.out_w) * a.out_h);
-      bool padded = false;
-      for (int ky = 0; ky < a.kh; ++ky) {
-        const int iy = oy * a.stride_h - a.pad_top + ky * a.dilation_h;
-        for (int kx = 0; kx < a.kw; ++kx) {
-          const int ix = ox * a.stride_w - a.pad_left + kx * a.dilation_w;
-          const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
-          padded |= !inside;
-          s.rows[std::size_t(ky * a.kw + kx) * MR + i] =
-              inside ? a.input + ((n * a.in_h + iy) * a.in_w + ix) * a.in_words : zeros.data();
+    const std::size_t first = unit / chunks * block_pixels;
+    const std::size_t count = std::min(block_pixels, pixels - first);
+    std::fill(s.border.begin(), s.border.end(), 0);
+    int ox = int(first % a.out_w), oy = int(first / a.out_w % a.out_h);
+    std::size_t n = first / (std::size_t(a.out_w) * a.out_h);
+    for (std::size_t i = 0, tile = 0, lane = 0; i < count; ++i) {
+      const int iy0 = oy * a.stride_h - a.pad_top, ix0 = ox * a.stride_w - a.pad_left;
+      // Interior pixels are never read through rows[] unless their tile touches the border.
+      s.bases[i] = a.input + ((n * a.in_h + iy0) * a.in_w + ix0) * a.in_words;
+      if (!(iy0 >= 0 && ix0 >= 0 && iy0 + window_h <= a.in_h && ix0 + window_w <= a.in_w)) {
+        s.border[tile] = 1;
+        s.bases[i] = nullptr;
+        const Word** rows = s.rows.data() + tile * taps * MR + lane;  // rows[tap * MR]
+        bool padded = false;
+        for (int ky = 0; ky < a.kh; ++ky) {
+          const int iy = iy0 + ky * a.dilation_h;
+          for (int kx = 0; kx < a.kw; ++kx) {
+            const int ix = ix0 + kx * a.dilation_w;
+            const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+            padded |= !inside;
+            rows[std::size_t(ky * a.kw + kx) * MR] =
+                inside ? a.input + ((n * a.in_h + iy) * a.in_w + ix) * a.in_words : zeros.data();
+          }
         }
-      }
-      s.kc_rows[i] = interior_kc.data();
-      if (zero_pad && padded) {
-        // kc = T * Cg - sum of the weights of the padded taps (output_transform.h).
-        std::int32_t* kc = s.kc.data() + std::size_t(i) * slots;
-        std::copy(interior_kc.begin(), interior_kc.end(), kc);
-        for (int t = 0; t < taps; ++t) {
-          if (s.rows[std::size_t(t) * MR + i] != zeros.data()) continue;
-          const std::int32_t* sums = pw.tap_sums.data() + std::size_t(t) * slots;
-          for (int k = 0; k < slots; ++k) kc[k] -= sums[k];
+        if (zero_pad && padded) {
+          // kc = T * Cg - sum of the weights of the padded taps (output_transform.h).
+          std::int32_t* kc = s.kc.data() + i * slots;
+          std::copy(interior_kc.begin(), interior_kc.end(), kc);
+          for (int t = 0; t < taps; ++t) {
+            if (rows[std::size_t(t) * MR] != zeros.data()) continue;
+            const std::int32_t* sums = pw.tap_sums.data() + std::size_t(t) * slots;
+            for (int k = 0; k < slots; ++k) kc[k] -= sums[k];
+          }
+          s.kc_rows[i] = kc;
+        } else {
+          s.kc_rows[i] = interior_kc.data();
         }
-        s.kc_rows[i] = kc;
+      } else {
+        s.kc_rows[i] = interior_kc.data();
       }
+      const std::size_t pixel = first + i;
       s.out_rows[i] = a.out_float ? a.out_float + pixel * a.out_c : nullptr;
       s.bit_rows[i] = a.out_bits ? a.out_bits + pixel * out_words : nullptr;
+      if (++ox == a.out_w) {
+        ox = 0;
+        if (++oy == a.out_h) oy = 0, ++n;
+      }
+      if (++lane == std::size_t(MR)) lane = 0, ++tile;
+    }
+    // Tiles that touch the border read all their pixels through rows[].
+    for (std::size_t i = 0, tile = 0, lane = 0; i < count; ++i) {
+      if (s.border[tile] && s.bases[i] != nullptr) {
+        const Word** rows = s.rows.data() + tile * taps * MR + lane;
+        for (int t = 0; t < taps; ++t) rows[std::size_t(t) * MR] = s.bases[i] + tap_offsets[t];
+      }
+      if (++lane == std::size_t(MR)) lane = 0, ++tile;
     }
 
     TileArgs t;
-    t.rows = s.rows.data();
     t.rows_stride = MR;
+    t.tap_offsets = tap_offsets.data();
     t.taps = taps;
     t.words = wpg;
     t.block_stride = std::size_t(pw.k_words()) * L;
@@ -93,9 +146,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.folded = st.folded;
     t.scale = st.scale.data();
     t.offset = st.offset.data();
-    t.out_rows = s.out_rows.data();
-    t.bit_rows = s.bit_rows.data();
-    t.kc_rows = s.kc_rows.data();
+    const std::size_t chunk = unit % chunks;
     const int b_begin = int(chunk) * chunk_blocks;
     const int b_end = std::min(pw.blocks, b_begin + chunk_blocks);
     for (int g = 0; g < a.groups; ++g) {
@@ -107,7 +158,16 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         t.slot0 = block * L;
         t.channel0 = g * pw.out_c_per_group + b * L;
         t.valid = std::min(nr * L, pw.out_c_per_group - b * L);
-        tiles.fns[(mr - 1) * NR + (nr - 1)](t);
+        for (std::size_t p = 0, tile = 0; p < count; p += MR, ++tile) {
+          const int mr = int(std::min<std::size_t>(MR, count - p));
+          t.rows = s.rows.data() + p * taps;
+          t.bases = s.bases.data() + p;
+          t.out_rows = s.out_rows.data() + p;
+          t.bit_rows = s.bit_rows.data() + p;
+          t.kc_rows = s.kc_rows.data() + p;
+          const int direct = s.border[tile] ? 0 : 1;
+          tiles.fns[(direct * MR + mr - 1) * NR + (nr - 1)](t);
+        }
       }
     }
   });

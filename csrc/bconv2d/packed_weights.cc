@@ -61,23 +61,26 @@ OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p)
   const bool corrected = a.pad_value == PadValue::kZero && touches_padding(a);
   st.folded = a.output_type == OutputType::kFloat && !corrected && a.clamp_lo <= -st.full_k &&
               a.clamp_hi >= st.full_k;
-  const int slots = p.slots();
-  if (a.output_type == OutputType::kBits) {
+  // Slots run over (group, block, lane); channel = group * out_c_per_group + block * 8 + lane.
+  const int slots = p.slots(), group_slots = p.blocks * PackedBconvWeights::kBlockLanes;
+  const bool bits = a.output_type == OutputType::kBits;
+  if (bits) {
     st.thresholds.assign(slots, 0);
-    for (int s = 0; s < slots; ++s) {
-      const int c = p.channel(s);
-      if (c >= 0) st.thresholds[s] = a.thresholds[c];
-    }
-    return st;
+  } else {
+    st.scale.assign(slots, 0.0f);
+    st.offset.assign(slots, 0.0f);
   }
-  st.scale.assign(slots, 0.0f);
-  st.offset.assign(slots, 0.0f);
-  for (int s = 0; s < slots; ++s) {
-    const int c = p.channel(s);
-    if (c < 0) continue;
-    const float m = a.multiplier[c], b = a.bias[c];
-    st.scale[s] = st.folded ? -2.0f * m : m;
-    st.offset[s] = st.folded ? float(st.full_k) * m + b : b;
+  for (int g = 0; g < p.groups; ++g) {
+    for (int j = 0; j < p.out_c_per_group; ++j) {
+      const int s = g * group_slots + j, c = g * p.out_c_per_group + j;
+      if (bits) {
+        st.thresholds[s] = a.thresholds[c];
+      } else {
+        const float m = a.multiplier[c], b = a.bias[c];
+        st.scale[s] = st.folded ? -2.0f * m : m;
+        st.offset[s] = st.folded ? float(st.full_k) * m + b : b;
+      }
+    }
   }
   return st;
 }

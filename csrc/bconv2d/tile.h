@@ -5,9 +5,12 @@
 // needed: for each k-step (one input word of one tap) the kernel loads the k-th weight word of
 // the NR * 8 channels (NR contiguous vectors, see PackedBconvWeights) and, per pixel, broadcasts
 // that pixel's input word and does XOR, POPCOUNT, ADD against each weight vector. The input is
-// reached through an indirection table of tap pointers (XNNPACK / LCE "indirect BGEMM"):
-// rows[tap * rows_stride + p] points at pixel p's input for that tap, or at a zero buffer for a
-// padded tap (the +1 pattern), so no im2col copy is made.
+// reached without an im2col copy, in one of two ways:
+//  - direct (kDirect): every tap of every pixel lies inside the image, so pixel p's tap is
+//    bases[p] + tap_offsets[tap], one table of offsets for the whole image;
+//  - indirect (XNNPACK / LCE "indirect BGEMM"), for tiles that touch the border:
+//    rows[tap * rows_stride + p] points at pixel p's input for that tap, or at a zero buffer
+//    for a padded tap (the +1 pattern).
 //
 // An ISA supplies a traits type with:
 //   kMR, kNR               the full tile; smaller tiles cover the remainders
@@ -33,7 +36,9 @@
 namespace pocketbnn {
 
 struct TileArgs {
-  const Word* const* rows;  // [taps][rows_stride] tap pointers (group offset not included)
+  const Word* const* rows;  // indirect: [taps][rows_stride] tap pointers (no group offset)
+  const Word* const* bases;                 // direct: per pixel, its tap (0, 0)
+  const std::ptrdiff_t* tap_offsets;        // direct: per tap, words from tap (0, 0)
   int rows_stride, taps, words, word_offset;
   const Word* weights;       // first k-step of the tile's first 8-channel block
   std::size_t block_stride;  // words between consecutive blocks
@@ -48,13 +53,14 @@ struct TileArgs {
 
 using TileFn = void (*)(const TileArgs&);
 
-// Tiles of every size up to the full one: fns[(mr - 1) * nr + (n - 1)] covers mr x n.
+// Tiles of every size up to the full one: fns[((direct * mr) + mr' - 1) * nr + (n - 1)]
+// covers mr' x n, indirect (direct = 0) or direct (1).
 struct TileKernels {
   int mr, nr;
   const TileFn* fns;
 };
 
-template <class Isa, int MR, int NR>
+template <class Isa, bool kDirect, int MR, int NR>
 void bconv_tile(const TileArgs& t) {
   constexpr int L = 8;
   typename Isa::Acc acc[MR][NR];
@@ -67,7 +73,10 @@ void bconv_tile(const TileArgs& t) {
   for (int tap = 0; tap < t.taps; ++tap) {
     const Word* x[MR];
 #pragma GCC unroll 16
-    for (int p = 0; p < MR; ++p) x[p] = t.rows[tap * t.rows_stride + p] + t.word_offset;
+    for (int p = 0; p < MR; ++p) {
+      x[p] = (kDirect ? t.bases[p] + t.tap_offsets[tap] : t.rows[tap * t.rows_stride + p]) +
+             t.word_offset;
+    }
     for (int j = 0; j < t.words; ++j, w += L) {
       typename Isa::Vec wv[NR];
 #pragma GCC unroll 16
@@ -80,18 +89,43 @@ void bconv_tile(const TileArgs& t) {
       }
     }
   }
+  if (t.folded && t.valid == NR * L) {
+    // The common case, fully unrolled: every block full, the folded affine map. Everything
+    // is read from t before the first store, which the compiler must assume may alias t.
+    float* out[MR];
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) out[p] = t.out_rows[p] + t.channel0;
+    const float* scale = t.scale + t.slot0;
+    const float* offset = t.offset + t.slot0;
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) {
+        Isa::store_folded(acc[p][b], scale + b * L, offset + b * L, out[p] + b * L, L);
+      }
+    }
+    return;
+  }
+  // Everything else goes through the integer counts. They are extracted in unrolled loops
+  // so that the accumulators stay in registers (indexing them with run-time p, b would put
+  // them on the stack for the whole tile).
+  std::int32_t counts[MR][NR][L];
+#pragma GCC unroll 16
+  for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+    for (int b = 0; b < NR; ++b) Isa::store_i32(acc[p][b], counts[p][b]);
+  }
   for (int p = 0; p < MR; ++p) {
     for (int b = 0; b < NR; ++b) {
       const int n = t.valid - b * L < L ? t.valid - b * L : L;
       if (n <= 0) break;
       const int slot = t.slot0 + b * L, channel = t.channel0 + b * L;
       if (t.folded) {
-        Isa::store_folded(acc[p][b], t.scale + slot, t.offset + slot, t.out_rows[p] + channel, n);
+        float* out = t.out_rows[p] + channel;
+        for (int i = 0; i < n; ++i) out[i] = float(counts[p][b][i]) * t.scale[slot + i] + t.offset[slot + i];
       } else {
-        std::int32_t counts[L];
-        Isa::store_i32(acc[p][b], counts);
-        write_block_generic(*t.stage, counts, t.kc_rows[p], slot, n, t.out_rows[p], t.bit_rows[p],
-                            channel);
+        write_block_generic(*t.stage, counts[p][b], t.kc_rows[p], slot, n, t.out_rows[p],
+                            t.bit_rows[p], channel);
       }
     }
   }
@@ -99,8 +133,14 @@ void bconv_tile(const TileArgs& t) {
 
 template <class Isa, std::size_t... I>
 constexpr auto bconv_tile_table(std::index_sequence<I...>) {
+  constexpr int kTiles = Isa::kMR * Isa::kNR;
   return std::array<TileFn, sizeof...(I)>{
-      &bconv_tile<Isa, int(I) / Isa::kNR + 1, int(I) % Isa::kNR + 1>...};
+      &bconv_tile<Isa, (int(I) >= kTiles), int(I) % kTiles / Isa::kNR + 1, int(I) % Isa::kNR + 1>...};
+}
+
+template <class Isa>
+constexpr auto bconv_tiles() {
+  return bconv_tile_table<Isa>(std::make_index_sequence<2 * Isa::kMR * Isa::kNR>());
 }
 
 // Runs a whole convolution with the given tiles (indirect.cc).

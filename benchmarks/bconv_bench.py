@@ -1,0 +1,198 @@
+"""Binary convolution vs torch fp32 vs torch int8, against the machine's measured binary peak.
+
+    python benchmarks/bconv_bench.py --json benchmarks/results/bconv.json --md benchmarks/results/bconv.md
+    python benchmarks/bconv_bench.py --grid --json grid.json --md grid.md      # LCE Figure 3 grid
+
+Layers (LCE paper, 3x3 stride 1 SAME, batch 1): A 56x56x64->64, B 28x28x128->128,
+C 14x14x256->256, D 7x7x256->256. Contenders, timed interleaved (pocketbnn.bench):
+  binary         pocketbnn bconv2d, packed input, float output with fused multiplier/bias
+  binary+pack    the same including pack_bits of the float32 NHWC input
+  fp32           torch conv2d, channels_last, inference_mode
+  int8           torch quantized Conv2d (engine x86, quint8 activations, qint8 weights,
+                 prepacked), quantized channels_last input
+  peak           the XOR/POPCOUNT/ADD loop (pocketbnn._core.measure_binary_peak), interleaved
+                 with the others so that % of peak compares like with like
+The clock is estimated from a dependent-ADD chain (one per cycle), also interleaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+import torch.ao.nn.quantized as nnq
+
+from pocketbnn import _core, kernels
+from pocketbnn.bench import interleaved, machine_info
+
+LAYERS = {"A": (56, 64), "B": (28, 128), "C": (14, 256), "D": (7, 256)}
+GRID_CHANNELS = (32, 64, 96, 128, 160, 256)
+GRID_SIZES = (8, 16, 32, 64)
+GRID_KERNELS = (3, 5)
+PEAK_SECONDS = 0.002
+
+
+def contenders(size: int, channels: int, kernel: int, threads: int, with_int8: bool):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, size, size, channels)).astype(np.float32)
+    w = rng.standard_normal((channels, kernel, kernel, channels)).astype(np.float32)
+    xp = kernels.pack_bits(x)
+    wb = kernels.BconvWeights(kernels.pack_bits(w), channels)
+    m = rng.uniform(0.5, 1.5, channels).astype(np.float32)
+    b = rng.standard_normal(channels).astype(np.float32)
+    pad = kernel // 2
+
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    wt = torch.from_numpy(w).permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)
+    bt = torch.from_numpy(b)
+
+    def fp32():
+        with torch.inference_mode():
+            torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
+
+    out = {
+        "binary": lambda: kernels.bconv2d(xp, wb, padding="same", multiplier=m, bias=b, num_threads=threads),
+        "binary+pack": lambda: kernels.bconv2d(kernels.pack_bits(x), wb, padding="same", multiplier=m,
+                                               bias=b, num_threads=threads),
+        "fp32": fp32,
+        "peak": lambda: peak_samples.append(_core.measure_binary_peak(PEAK_SECONDS)),
+        "clock": lambda: clock_samples.append(_core.measure_clock_ghz(PEAK_SECONDS / 4)),
+    }
+    if with_int8:
+        conv = nnq.Conv2d(channels, channels, kernel, padding=pad)
+        qw = torch.quantize_per_tensor(wt.contiguous(), 0.05, 0, torch.qint8)
+        conv.set_weight_bias(qw, bt)
+        conv.scale, conv.zero_point = 0.5, 64
+        qx = torch.quantize_per_tensor(xt, 0.05, 64, torch.quint8).contiguous(memory_format=torch.channels_last)
+
+        def int8():
+            with torch.inference_mode():
+                conv(qx)
+
+        out["int8"] = int8
+    return out
+
+
+peak_samples: list[float] = []
+clock_samples: list[float] = []
+
+
+def measure(name: str, size: int, channels: int, kernel: int, threads: int, rounds: int, with_int8: bool):
+    torch.set_num_threads(threads)
+    peak_samples.clear()
+    clock_samples.clear()
+    stats = interleaved(contenders(size, channels, kernel, threads, with_int8), rounds=rounds, min_seconds=0.5)
+    macs = size * size * channels * channels * kernel * kernel
+    peak = float(np.median(peak_samples))  # binary MACs per ns
+    ghz = float(np.median(clock_samples))
+    records = []
+    for contender, s in stats.items():
+        if contender in ("peak", "clock"):
+            continue
+        records.append({
+            "op": "conv2d", "layer": name, "contender": contender, "size": size, "in_c": channels,
+            "out_c": channels, "kernel": kernel, "threads": threads, "macs": macs,
+            "median_us": s.median * 1e6, "p10_us": s.p10 * 1e6, "p90_us": s.p90 * 1e6, "samples": s.samples,
+            "gmacs_per_s": macs / s.median * 1e-9, "peak_macs_per_ns": peak, "clock_ghz": ghz,
+            "macs_per_cycle": macs / s.median * 1e-9 / ghz, "percent_of_peak": 100 * macs / s.median * 1e-9 / peak,
+        })
+    return records
+
+
+def by(records, **kw):
+    return next(r for r in records if all(r[k] == v for k, v in kw.items()))
+
+
+def markdown_layers(records, info) -> str:
+    lines = [
+        "| layer | threads | binary us | MACs/cycle | % of peak | binary+pack us | fp32 us | int8 us "
+        "| x fp32 | x int8 | x fp32 incl. pack | 2T / 1T |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in LAYERS:
+        for threads in (1, 2):
+            b = by(records, layer=name, threads=threads, contender="binary")
+            bp = by(records, layer=name, threads=threads, contender="binary+pack")
+            f = by(records, layer=name, threads=threads, contender="fp32")
+            q = by(records, layer=name, threads=threads, contender="int8")
+            scaling = ""
+            if threads == 2:
+                scaling = f"{by(records, layer=name, threads=1, contender='binary')['median_us'] / b['median_us']:.2f}"
+            lines.append(
+                f"| {name} | {threads} | {b['median_us']:.1f} | {b['macs_per_cycle']:.0f} | "
+                f"{b['percent_of_peak']:.0f}% | {bp['median_us']:.1f} | {f['median_us']:.0f} | {q['median_us']:.0f} | "
+                f"{f['median_us'] / b['median_us']:.1f} | {q['median_us'] / b['median_us']:.1f} | "
+                f"{f['median_us'] / bp['median_us']:.1f} | {scaling} |")
+    peaks = [r["peak_macs_per_ns"] for r in records]
+    clocks = [r["clock_ghz"] for r in records]
+    lines += [
+        "",
+        f"Binary peak (XOR/POPCOUNT/ADD loop, median per layer): {min(peaks):.0f}-{max(peaks):.0f} MACs/ns; "
+        f"clock from a dependent-ADD chain: {min(clocks):.2f}-{max(clocks):.2f} GHz, i.e. "
+        f"{np.median(peaks) / np.median(clocks):.0f} binary MACs/cycle. "
+        f"% of peak = binary MACs/ns over the peak measured interleaved in the same run.",
+    ]
+    return "\n".join(lines)
+
+
+def markdown_grid(records) -> str:
+    lines = ["| size | channels | kernel | binary us | % of peak | fp32 us | int8 us | x fp32 | x int8 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        if r["contender"] != "binary":
+            continue
+        f = by(records, layer=r["layer"], contender="fp32")
+        q = by(records, layer=r["layer"], contender="int8")
+        lines.append(f"| {r['size']} | {r['in_c']} | {r['kernel']} | {r['median_us']:.1f} | "
+                     f"{r['percent_of_peak']:.0f}% | {f['median_us']:.0f} | {q['median_us']:.0f} | "
+                     f"{f['median_us'] / r['median_us']:.1f} | {q['median_us'] / r['median_us']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--grid", action="store_true", help="LCE Figure 3 grid instead of layers A-D")
+    parser.add_argument("--rounds", type=int, default=None, help="timed rounds per configuration")
+    parser.add_argument("--json", help="write the records here")
+    parser.add_argument("--md", help="write the markdown table here")
+    args = parser.parse_args(argv)
+    if "avx512vpopcnt" not in kernels.available_isas():
+        print("this CPU lacks AVX-512 VPOPCNTDQ: no binary peak to compare with", file=sys.stderr)
+        return 1
+    torch.backends.quantized.engine = "x86"
+    info = machine_info()
+    info.update(isa=kernels.active_isa(), ukernel=kernels.selected_ukernel("bconv2d"),
+                torch=torch.__version__, command="python benchmarks/bconv_bench.py " + " ".join(argv or sys.argv[1:]))
+    records = []
+    if args.grid:
+        for kernel in GRID_KERNELS:
+            for size in GRID_SIZES:
+                for channels in GRID_CHANNELS:
+                    name = f"{size}x{size}x{channels} k{kernel}"
+                    records += measure(name, size, channels, kernel, 1, args.rounds or 10, True)
+                    print(name, f"{by(records, layer=name, contender='binary')['median_us']:.1f} us", flush=True)
+        table = markdown_grid(records)
+    else:
+        for name, (size, channels) in LAYERS.items():
+            for threads in (1, 2):
+                records += measure(name, size, channels, 3, threads, args.rounds or 200, True)
+        table = markdown_layers(records, info)
+    header = (f"Machine: {info.get('cpu')} ({info.get('cpus')} logical CPUs, /proc/cpuinfo {info.get('cpuinfo_mhz')} MHz, "
+              f"load average {info.get('loadavg')}), ISA {info['isa']} ({info['ukernel']}), torch {info['torch']}, "
+              f"commit {info['commit']}.\n\nCommand: `{info['command']}`\n")
+    print(header)
+    print(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "records": records}, f, indent=1)
+    if args.md:
+        with open(args.md, "w") as f:
+            f.write(header + "\n" + table + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
