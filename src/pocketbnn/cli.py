@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="version, CPU features and the selected micro-kernels")
     info.set_defaults(run=_info)
     from pocketbnn.cost.cli import add_summary_command; add_summary_command(commands)
+    from pocketbnn.training.cli import add_training_commands
+    add_training_commands(commands)
     return parser
 
 

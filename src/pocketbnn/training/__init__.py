@@ -1,23 +1,25 @@
 """Training pipeline: data, augmentation, the trainer (schedules, optimizer routing, distillation,
-PokeBNN phases, checkpoints, DDP) and the demo. See ``docs/training.md``."""
+PokeBNN phases, checkpoints, DDP) and the demo. See ``docs/training.md``.
 
-from pocketbnn.training.checkpoint import load_checkpoint, load_model, save_checkpoint
-from pocketbnn.training.data import DataSplits, DatasetNotFoundError, dataset_names, load_dataset
-from pocketbnn.training.models import build_model, quicknet_mini, quicknet_mini_float
-from pocketbnn.training.trainer import TrainConfig, Trainer, evaluate
+The names below are imported on first use, so ``pocketbnn.training.cli`` (the argument parser)
+loads without torch.
+"""
 
-__all__ = [
-    "DataSplits",
-    "DatasetNotFoundError",
-    "TrainConfig",
-    "Trainer",
-    "build_model",
-    "dataset_names",
-    "evaluate",
-    "load_checkpoint",
-    "load_dataset",
-    "load_model",
-    "quicknet_mini",
-    "quicknet_mini_float",
-    "save_checkpoint",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DataSplits": "data", "DatasetNotFoundError": "data", "dataset_names": "data", "load_dataset": "data",
+    "TrainConfig": "config", "Trainer": "trainer", "evaluate": "trainer",
+    "load_checkpoint": "checkpoint", "load_model": "checkpoint", "save_checkpoint": "checkpoint",
+    "build_model": "models", "quicknet_mini": "models", "quicknet_mini_float": "models",
+    "run_demo": "demo",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"pocketbnn.training.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'pocketbnn.training' has no attribute {name!r}")

@@ -16,10 +16,8 @@ Per step::
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -34,84 +32,17 @@ from pocketbnn.metrics import ModelFlipRatio
 from pocketbnn.optimizers import Bop, CaseOptimizer, binary_parameters, is_binary_weight
 from pocketbnn.training.augment import Augment, channel_stats
 from pocketbnn.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
+from pocketbnn.training.config import TrainConfig
 from pocketbnn.training.data import DataSplits, ImageSet
 from pocketbnn.training.distributed import Distributed, init_distributed
 from pocketbnn.training.logs import JsonLinesLog
 from pocketbnn.training.losses import decay_parameters, distillation_loss, l2_penalty
 from pocketbnn.training.schedules import get_schedule
 
-__all__ = ["TrainConfig", "Trainer", "augment_for", "evaluate", "write_config"]
+__all__ = ["TrainConfig", "Trainer", "augment_for", "evaluate"]
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
-
-
-@dataclass
-class TrainConfig:
-    """Hyper-parameters of a run (all JSON-serialisable; saved in the checkpoint).
-
-    Attributes:
-        epochs: passes over the training set; each has ``len(train) // batch_size`` steps.
-        batch_size: the global batch (split over ``torchrun`` processes).
-        seed: data order, augmentation and the global RNGs derive from it.
-        deterministic: ``torch.use_deterministic_algorithms(True)``.
-        binary_optimizer: ``"adam"`` (latent weights, QuickNet) or ``"bop"`` for binary weights.
-        binary_lr: Adam's base rate on binary weights.
-        optimizer: ``"adam"`` or ``"sgd"`` (with ``momentum``) for all other parameters.
-        lr: base rate of ``optimizer``.
-        momentum: SGD momentum.
-        betas: Adam's (b1, b2); PokeBNN uses (0.9, 0.99).
-        bop_threshold, bop_gamma: Bop's tau and gamma.
-        schedule: ``"cosine"`` (with linear warm-up), ``"linear"`` (to zero) or ``"constant"``,
-            applied per step to every learning rate.
-        warmup_epochs: length of the linear warm-up.
-        weight_decay: L2 coefficient lambda (``lambda / 2 * sum w^2`` added to the loss).
-        weight_decay_rule: which parameters decay: ``"kernels"``, ``"float_kernels"``, ``"none"``.
-        distill_weight: alpha of ``alpha * KD + (1 - alpha) * CE`` when there is a teacher.
-        temperature: distillation temperature T.
-        distill_loss: ``"soft_ce"`` or ``"kl"``.
-        weight_quant_start_epoch: PokeBNN phase 2: ``IntQuantizer`` weight quantization is
-            switched on from this epoch (0: from the start).
-        bound_calibration_step: PokeBNN: the step at which every ``EmaMaxBound`` writes its
-            calibrated bound and freezes it (``None``: each bound's own ``calibrate_at_step``).
-        eval_batch_size: batch size of evaluation.
-        checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
-        log_every: steps between training log records.
-        progress: show a progress bar (main process only).
-    """
-
-    epochs: int = 10
-    batch_size: int = 128
-    seed: int = 0
-    deterministic: bool = False
-    binary_optimizer: str = "adam"
-    binary_lr: float = 1e-3
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    momentum: float = 0.9
-    betas: tuple[float, float] = (0.9, 0.999)
-    bop_threshold: float = 1e-8
-    bop_gamma: float = 1e-4
-    schedule: str = "cosine"
-    warmup_epochs: float = 0.0
-    weight_decay: float = 0.0
-    weight_decay_rule: str = "kernels"
-    distill_weight: float = 1.0
-    temperature: float = 1.0
-    distill_loss: str = "soft_ce"
-    weight_quant_start_epoch: int = 0
-    bound_calibration_step: int | None = None
-    eval_batch_size: int = 500
-    checkpoint_every: int = 0
-    log_every: int = 50
-    progress: bool = True
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        values = dict(values)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
 
 
 def augment_for(data: DataSplits, max_samples: int = 10_000) -> Augment:
@@ -365,7 +296,4 @@ class Trainer:
                         batch_size=self.config.eval_batch_size, dist=self.dist, device=self.device)
 
 
-def write_config(path: Path, config: TrainConfig, **extra: Any) -> None:
-    """The run's config as indented JSON (for people; the checkpoint holds the same)."""
-    path.write_text(json.dumps({**extra, "config": dataclasses.asdict(config)}, indent=2) + "\n")
 
