@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 
 
 def _summary(args: argparse.Namespace) -> int:
+    import torch
     from rich.console import Console
 
     from pocketbnn.cost import summary
     from pocketbnn.cost.profile import profile
-    from pocketbnn.models import get_model
+    from pocketbnn.models import get_model_builder
 
+    config = {"num_classes": args.num_classes, "in_channels": args.in_channels}
     try:
-        model = get_model(args.model, num_classes=args.num_classes, in_channels=args.in_channels)
+        builder = get_model_builder(args.model)
+        if "input_size" in inspect.signature(builder).parameters:
+            config["input_size"] = args.input_size  # models whose layer sizes depend on it
+        # Costs depend on shapes only: build and run on the meta device, no weights allocated.
+        with torch.device("meta"):
+            model = builder(**config)
     except ValueError as error:
         print(f"pocketbnn summary: {error}", file=sys.stderr)
         return 2

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from pocketbnn.layers_base import QuantizedLayer
 
-__all__ = ["LayerCost", "ModelCost", "cpu64_lanes", "mac_key", "profile"]
+__all__ = ["WIDTH_CLASSES", "LayerCost", "ModelCost", "ace_bits", "cpu64_lanes", "mac_key", "profile", "width_class"]
 
 #: Operands wider than this are floating point; their ACE charge is ``fp_bits``.
 MAX_INTEGER_BITS = 8
@@ -52,19 +52,23 @@ def mac_key(weight_bits: int, input_bits: int) -> str:
     return f"{weight_bits}x{input_bits}"
 
 
-def cpu64_lanes(weight_bits: int, input_bits: int) -> int:
-    r"""MACs per 64-bit operation: 64 binary, 16 up to 4-bit, 8 up to 8-bit, else 1 (float).
+#: MAC width classes by the widest operand, as PokeBNN Table 2's columns, with MACs per 64-bit op.
+WIDTH_CLASSES = {"binary": 64, "int4": 16, "int8": 8, "bf16": 1, "fp32": 1}
 
-    The width of a MAC is $\max(b_w, b_a)$.
-    """
+
+def width_class(weight_bits: int, input_bits: int) -> str:
+    r"""Table 2 column of a MAC by $m = \max(b_w, b_a)$: ``"binary"`` (m = 1), ``"int4"``
+    (2-4, so ternary MACs count as 4-bit), ``"int8"`` (5-8), ``"bf16"`` (9-16), ``"fp32"``."""
     width = max(weight_bits, input_bits)
-    if width == 1:
-        return 64
-    if width <= 4:
-        return 16
-    if width <= MAX_INTEGER_BITS:
-        return 8
-    return 1
+    for name, limit in (("binary", 1), ("int4", 4), ("int8", MAX_INTEGER_BITS), ("bf16", 16)):
+        if width <= limit:
+            return name
+    return "fp32"
+
+
+def cpu64_lanes(weight_bits: int, input_bits: int) -> int:
+    """MACs per 64-bit operation: 64 binary, 16 up to 4-bit, 8 up to 8-bit, else 1 (float)."""
+    return WIDTH_CLASSES[width_class(weight_bits, input_bits)]
 
 
 def ace_bits(bits: int, fp_bits: int) -> int:
@@ -167,6 +171,14 @@ class ModelCost:
         return self.params * 32 / self.memory_bits if self.memory_bits else 1.0
 
     @property
+    def macs_by_width(self) -> dict[str, int]:
+        """MACs per :data:`WIDTH_CLASSES` column (PokeBNN Table 2), every class present."""
+        totals = dict.fromkeys(WIDTH_CLASSES, 0)
+        for key, n in self.macs.items():
+            totals[width_class(*map(int, key.split("x")))] += n
+        return totals
+
+    @property
     def total_macs(self) -> int:
         return sum(self.macs.values())
 
@@ -195,6 +207,7 @@ class ModelCost:
             "float32_mib": self.float32_mib,
             "compression_ratio": self.compression_ratio,
             "macs": dict(self.macs),
+            "macs_by_width": self.macs_by_width,
             "binary_mac_fraction": self.binary_mac_fraction,
             "ace": self.ace,
             "cpu64": self.cpu64,
@@ -204,7 +217,8 @@ class ModelCost:
                         else "conv/linear kernels only",
                 "macs_key": "weight_bits x activation_bits",
                 "ace_float_bits": self.fp_bits,
-                "cpu64": "binary/64 + int<=4/16 + int<=8/8 + float/1, per max(w, a) bits",
+                "macs_by_width": "max(w, a): binary 1, int4 2-4, int8 5-8, bf16 9-16, fp32 wider",
+                "cpu64": "binary/64 + int4/16 + int8/8 + (bf16 + fp32)/1",
                 "rounding": "none (exact counts; CPU64 and sizes are floats)",
             },
             "layers": [
@@ -285,7 +299,8 @@ def profile(model: nn.Module, input_size: Sequence[int] | None = None, *,
     if example is None:
         first = next(iter(model.parameters()), None)
         dtype = first.dtype if first is not None and first.is_floating_point() else torch.float32
-        example = torch.zeros((1, *input_size), dtype=dtype)
+        device = first.device if first is not None else None
+        example = torch.zeros((1, *input_size), dtype=dtype, device=device)
     if example.shape[0] != 1:
         raise ValueError(f"example must have batch size 1, got shape {tuple(example.shape)}")
     costs: dict[nn.Module, LayerCost] = {}

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-__all__ = ["get_model", "list_models", "register_model"]
+__all__ = ["get_model", "get_model_builder", "list_models", "register_model"]
 
 Builder = Callable[..., nn.Module]
 
@@ -35,6 +35,18 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def get_model_builder(name: str) -> Builder:
+    """The builder registered as ``name``.
+
+    Raises:
+        ValueError: no model of that name; the message lists the registered names.
+    """
+    try:
+        return _MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+
+
 def get_model(name: str, **config) -> nn.Module:
     """Build the model registered as ``name`` with keyword arguments ``config``
     (``num_classes``, ``in_channels``, ...).
@@ -42,8 +54,4 @@ def get_model(name: str, **config) -> nn.Module:
     Raises:
         ValueError: no model of that name; the message lists the registered names.
     """
-    try:
-        builder = _MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
-    return builder(**config)
+    return get_model_builder(name)(**config)

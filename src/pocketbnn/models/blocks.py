@@ -13,8 +13,21 @@ from torch import Tensor, nn
 from pocketbnn import quantizers
 from pocketbnn.layers import QuantConv2d, QuantDepthwiseConv2d, same_padding
 
-__all__ = ["BlurPool2d", "PokeSE", "TFSamePool2d", "init_weights", "int_quantizer", "reshape_shortcut",
-           "variance_scaling_"]
+__all__ = ["BlurPool2d", "PokeSE", "TFSamePool2d", "init_weights", "int_quantizer", "keras_batch_norm",
+           "reshape_shortcut", "variance_scaling_"]
+
+
+def keras_batch_norm(channels: int, *, momentum: float = 0.99, eps: float = 1e-3, scale: bool = True,
+                     center: bool = True, dims: int = 2) -> nn.modules.batchnorm._BatchNorm:
+    """``BatchNorm{dims}d`` with Keras' arguments: running = m * running + (1 - m) * batch, so the
+    torch momentum is 1 - m. ``scale=False`` keeps gamma fixed at 1 (not trainable),
+    ``center=False`` beta at 0; with neither, the layer is not affine."""
+    cls = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}[dims]
+    bn = cls(channels, eps=eps, momentum=1.0 - momentum, affine=scale or center)
+    if bn.affine:
+        bn.weight.requires_grad_(scale)
+        bn.bias.requires_grad_(center)
+    return bn
 
 
 def variance_scaling_(weight: Tensor, scale: float = 1.0, mode: str = "fan_in") -> Tensor:
