@@ -55,32 +55,31 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
   const std::vector<std::int32_t> interior_kc(slots, st.full_k);
 
-  // Per thread, for one pixel block: per pixel its tap (0, 0) (direct tiles), rows[tile][tap][MR]
-  // for tiles that touch the border, per tile whether it does, and per pixel kc row and outputs.
-  struct Scratch {
-    std::vector<const Word*> bases, rows;
-    std::vector<char> border;
-    std::vector<std::int32_t> kc;
-    std::vector<const std::int32_t*> kc_rows;
-    std::vector<float*> out_rows;
-    std::vector<Word*> bit_rows;
-  };
-  std::vector<Scratch> scratch(threads);
-
-  parallel_for(threads, pixel_blocks * chunks, [&](int thread, std::size_t unit) {
-    Scratch& s = scratch[thread];
-    if (s.rows.empty()) {
-      s.bases.resize(block_pixels);
-      s.rows.resize(block_pixels * taps);
-      s.border.resize(block_tiles);
-      s.kc_rows.resize(block_pixels);
-      s.out_rows.resize(block_pixels);
-      s.bit_rows.resize(block_pixels);
-      if (zero_pad) s.kc.resize(block_pixels * slots);
-    }
+  parallel_for(threads, pixel_blocks * chunks, [&](int, std::size_t unit) {
+    // Per thread and kept across calls (no allocation per call once warm), for one pixel
+    // block: per pixel its tap (0, 0) (direct tiles), rows[tile][tap][MR] for tiles that
+    // touch the border, per tile whether it does, and per pixel kc row and outputs.
+    static thread_local struct Scratch {
+      std::vector<const Word*> bases, rows;
+      std::vector<char> border;
+      std::vector<std::int32_t> kc;
+      std::vector<const std::int32_t*> kc_rows;
+      std::vector<float*> out_rows;
+      std::vector<Word*> bit_rows;
+    } s;
+    const auto at_least = [](auto& v, std::size_t n) {
+      if (v.size() < n) v.resize(n);
+    };
+    at_least(s.bases, block_pixels);
+    at_least(s.rows, block_pixels * taps);
+    at_least(s.border, block_tiles);
+    at_least(s.kc_rows, block_pixels);
+    at_least(s.out_rows, block_pixels);
+    at_least(s.bit_rows, block_pixels);
+    if (zero_pad) at_least(s.kc, block_pixels * slots);
     const std::size_t first = unit / chunks * block_pixels;
     const std::size_t count = std::min(block_pixels, pixels - first);
-    std::fill(s.border.begin(), s.border.end(), 0);
+    std::fill(s.border.begin(), s.border.begin() + block_tiles, 0);
     int ox = int(first % a.out_w), oy = int(first / a.out_w % a.out_h);
     std::size_t n = first / (std::size_t(a.out_w) * a.out_h);
     for (std::size_t i = 0, tile = 0, lane = 0; i < count; ++i) {

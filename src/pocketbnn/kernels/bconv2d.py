@@ -40,6 +40,8 @@ def _require_array(x: object, name: str, dtype: type, ndim: int) -> np.ndarray:
 
 
 def _per_channel(v: object, name: str, channels: int, dtype: type) -> np.ndarray:
+    if isinstance(v, np.ndarray) and v.dtype == dtype and v.shape == (channels,) and v.flags.c_contiguous:
+        return v
     a = np.ascontiguousarray(np.asarray(v), dtype=dtype)
     if a.shape != (channels,):
         raise ValueError(f"{name} must have shape ({channels},), got {a.shape}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 def pair(value: int | tuple[int, int], name: str) -> tuple[int, int]:
     """``v`` -> ``(v, v)``; checks both entries are ints >= 1."""
+    if type(value) is int and value >= 1:
+        return value, value
     pair_ = (value, value) if isinstance(value, int) else tuple(value)
     if len(pair_) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair_):
         raise ValueError(f"{name} must be a positive int or a pair of them, got {value!r}")
