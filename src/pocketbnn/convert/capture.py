@@ -39,11 +39,15 @@ class _Tracer(MetaTracer):
 
     def create_proxy(self, kind, target, args, kwargs, name=None, type_expr=None, proxy_factory_fn=None):
         if kind != "get_attr":
-            return super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+            proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+            if getattr(proxy, "_tensor_meta", None) is not None:
+                self.values[proxy.node] = proxy._tensor_meta
+            return proxy
         # Parameters keep their real values (the meta tracer would move them to "meta").
         proxy = fx.Tracer.create_proxy(self, kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
         proxy.install_tensor_meta(self.root.get_parameter(target) if target in dict(self.root.named_parameters())
                                   else self.root.get_buffer(target))
+        self.values[proxy.node] = proxy._tensor_meta
         return proxy
 
 
@@ -70,11 +74,17 @@ class _Recorder(fx.Interpreter):
 def capture(model: nn.Module, example: torch.Tensor) -> Captured:
     """Trace ``model`` (in its current mode; the converter puts it in eval mode) on ``example``."""
     tracer = _Tracer()
+    tracer.values = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         graph = tracer.trace(model, meta_args={_first_input(model, tracer): example})
     module = fx.GraphModule(tracer.root, graph, type(model).__name__)
-    recorder = _Recorder(module)
+    computed = [n for n in graph.nodes if n.op not in ("placeholder", "output")]
+    if all(n in tracer.values for n in computed):
+        values = dict(tracer.values)
+        values.update({n: example for n in graph.nodes if n.op == "placeholder"})
+        return Captured(module, values)
+    recorder = _Recorder(module)  # some node's value was not computed while tracing
     recorder.run(example)
     return Captured(module, recorder.values)
 
