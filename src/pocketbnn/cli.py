@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     from pocketbnn.cost.cli import add_summary_command; add_summary_command(commands)
     from pocketbnn.training.cli import add_training_commands
     add_training_commands(commands)
+    from pocketbnn.engine.cli import add_engine_commands; add_engine_commands(commands)
     return parser
 
 
