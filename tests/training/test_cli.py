@@ -44,8 +44,11 @@ def test_config_flags_carry_the_docstring(capsys):
 def test_demo_writes_a_report(tmp_path):
     report = run_demo(tmp_path, dataset="synthetic", epochs=1, progress=False)
     text = report.read_text()
-    for name in ("training_curves.png", "layer_cost.png", "summary.json", "run/checkpoint.pt"):
+    for name in ("training_curves.png", "layer_cost.png", "op_latency.png", "summary.json", "model.pbnn",
+                 "run/checkpoint.pt"):
         assert (tmp_path / name).is_file(), name
-    assert "Test accuracy" in text and "pending" in text and "](layer_cost.png)" in text
+    assert "Test accuracy" in text and "](layer_cost.png)" in text and "## Engine check" in text
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["dataset"] == "synthetic" and summary["cost"]["macs"]["1x1"] > 0
+    assert summary["engine_agreement"] >= 0.999
+    assert summary["latency_ms"]["engine"] > 0 and summary["latency_ms"]["torch"] > 0

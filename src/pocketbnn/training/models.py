@@ -6,7 +6,7 @@ The architecture follows QuickNet (spec §3.1) scaled down for 8x8 to 32x32 inpu
     stem:        conv 3x3 (float) -> BN -> ReLU [-> max-pool 2x2] -> conv 1x1 (float) -> BN
     per section: transition (not before the first): ReLU -> max-pool 2x2 -> conv 1x1 (float) -> BN
                  blocks x n: x + BN(ReLU(QuantConv2d 3x3(x)))   (binary, one-padded)
-    head:        ReLU -> average pool to pool_size x pool_size -> flatten -> linear (float)
+    head:        ReLU -> global average pool (or flatten) -> linear (float)
 
 In every block conv the input and the weights are binarized with ``SteSign(1.25)``, the latent
 weights clipped by ``WeightClip(1.25)``, and the input padded with +1 (one-padding, free in the
@@ -58,13 +58,16 @@ class QuickNetMini(nn.Sequential):
         blocks: residual blocks per section.
         binary: binarize the block convs (False: the same network in float, e.g. a teacher).
         stem_pool: halve the resolution after the stem (for 28x28 and larger inputs).
-        pool_size: side of the pooled map the classifier sees: 1 is QuickNet's global average
-            pool; larger keeps coarse spatial layout (a float linear layer of
-            ``widths[-1] * pool_size**2`` inputs, still a small share of the MACs).
+        head: ``"pool"``: QuickNet's global average pool before the classifier; ``"flatten"``:
+            the classifier sees the whole final map (``widths[-1] * s * s`` inputs for an
+            ``s x s`` map), which keeps the coarse layout small images need, at a small share of
+            the MACs.
+        input_size: image side, needed by ``head="flatten"`` to size the classifier.
     """
 
     def __init__(self, *, num_classes: int = 10, in_channels: int = 1, widths: Sequence[int] = (48, 96),
-                 blocks: Sequence[int] = (2, 2), binary: bool = True, stem_pool: bool = True, pool_size: int = 1) -> None:
+                 blocks: Sequence[int] = (2, 2), binary: bool = True, stem_pool: bool = True, head: str = "pool",
+                 input_size: int = 28) -> None:
         if len(widths) != len(blocks):
             raise ValueError(f"widths {tuple(widths)} and blocks {tuple(blocks)} differ in length")
         w = widths[0]
@@ -75,8 +78,13 @@ class QuickNetMini(nn.Sequential):
             if i:
                 layers.append(_transition(widths[i - 1], width))
             layers += [_Block(width, binary) for _ in range(count)]
-        layers += [nn.ReLU(), nn.AdaptiveAvgPool2d(pool_size), nn.Flatten(),
-                   nn.Linear(widths[-1] * pool_size**2, num_classes)]
+        if head == "pool":
+            layers += [nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes)]
+        elif head == "flatten":
+            side = input_size // 2 ** (int(stem_pool) + len(widths) - 1)
+            layers += [nn.ReLU(), nn.Flatten(), nn.Linear(widths[-1] * side * side, num_classes)]
+        else:
+            raise ValueError(f"head must be 'pool' or 'flatten', got {head!r}")
         super().__init__(*layers)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["plot_layer_cost", "plot_training_curves", "write_markdown"]
+__all__ = ["plot_layer_cost", "plot_op_latency", "plot_training_curves", "write_markdown"]
 
 
 def _pyplot():
@@ -53,6 +53,22 @@ def plot_layer_cost(layers: Sequence[Any], path: Path) -> Path:
     ax.set_xscale("log")
     ax.set(xlabel="MACs per image (log scale)", title="MACs per layer by precision (weight bits x activation bits)")
     ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colors[k]) for k in keys], labels=keys, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_op_latency(ms_by_op: dict[str, float], path: Path) -> Path:
+    """The engine's milliseconds per op type, largest first."""
+    plt = _pyplot()
+    ops = list(ms_by_op)
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(ops) + 1.5))
+    ax.barh(range(len(ops)), [ms_by_op[op] for op in ops], color="tab:blue")
+    ax.set_yticks(range(len(ops)), ops)
+    ax.invert_yaxis()
+    ax.set(xlabel="milliseconds per image (median)", title="engine latency by op type")
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
