@@ -84,9 +84,10 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     std::size_t n = first / (std::size_t(a.out_w) * a.out_h);
     for (std::size_t i = 0, tile = 0, lane = 0; i < count; ++i) {
       const int iy0 = oy * a.stride_h - a.pad_top, ix0 = ox * a.stride_w - a.pad_left;
-      // Interior pixels are never read through rows[] unless their tile touches the border.
-      s.bases[i] = a.input + ((n * a.in_h + iy0) * a.in_w + ix0) * a.in_words;
-      if (!(iy0 >= 0 && ix0 >= 0 && iy0 + window_h <= a.in_h && ix0 + window_w <= a.in_w)) {
+      if (iy0 >= 0 && ix0 >= 0 && iy0 + window_h <= a.in_h && ix0 + window_w <= a.in_w) {
+        s.bases[i] = a.input + ((n * a.in_h + iy0) * a.in_w + ix0) * a.in_words;
+        s.kc_rows[i] = interior_kc.data();
+      } else {
         s.border[tile] = 1;
         s.bases[i] = nullptr;
         const Word** rows = s.rows.data() + tile * taps * MR + lane;  // rows[tap * MR]
@@ -114,8 +115,6 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         } else {
           s.kc_rows[i] = interior_kc.data();
         }
-      } else {
-        s.kc_rows[i] = interior_kc.data();
       }
       const std::size_t pixel = first + i;
       s.out_rows[i] = a.out_float ? a.out_float + pixel * a.out_c : nullptr;

@@ -3,6 +3,11 @@
 Each round calls every contender once, in a fresh random order, so slow spells of the machine
 hit all of them alike; per contender the samples are summarised by median and 10th / 90th
 percentiles. Ratios of medians measured this way are fair even when absolute times drift.
+
+Every call is timed twice: wall time, and CPU time of the calling thread. For work that runs
+on the calling thread only (one thread), CPU time leaves out the time the thread spent
+descheduled, which on an oversubscribed machine is most of the noise; multi-threaded work
+must be judged by wall time.
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ class Stats:
     p10: float
     p90: float
     samples: int
+    cpu_median: float  # the same for the calling thread's CPU time
+    cpu_p10: float
+    cpu_p90: float
 
     @classmethod
-    def of(cls, seconds: list[float]) -> Stats:
-        a = np.asarray(seconds)
-        return cls(float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)), len(a))
+    def of(cls, wall: list[float], cpu: list[float]) -> Stats:
+        w, c = np.asarray(wall), np.asarray(cpu)
+        return cls(float(np.median(w)), float(np.percentile(w, 10)), float(np.percentile(w, 90)), len(w),
+                   float(np.median(c)), float(np.percentile(c, 10)), float(np.percentile(c, 90)))
 
 
 def interleaved(
@@ -58,18 +67,20 @@ def interleaved(
     for _ in range(warmup):
         for name in order:
             contenders[name]()
-    samples: dict[str, list[float]] = {name: [] for name in order}
+    wall: dict[str, list[float]] = {name: [] for name in order}
+    cpu: dict[str, list[float]] = {name: [] for name in order}
     start = time.perf_counter()
     done = 0
     while done < rounds or time.perf_counter() - start < min_seconds:
         rng.shuffle(order)
         for name in order:
             fn = contenders[name]
-            t = time.perf_counter()
+            c, t = time.thread_time(), time.perf_counter()
             fn()
-            samples[name].append(time.perf_counter() - t)
+            wall[name].append(time.perf_counter() - t)
+            cpu[name].append(time.thread_time() - c)
         done += 1
-    return {name: Stats.of(s) for name, s in samples.items()}
+    return {name: Stats.of(wall[name], cpu[name]) for name in order}
 
 
 def machine_info() -> dict[str, object]:
