@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pocketbnn.cost import ModelCost, profile
+from pocketbnn.cost.profile import ModelCost, profile
 from pocketbnn.models import get_model
 
 OUTPUT = Path(__file__).with_name("cost_tables.md")
@@ -71,7 +71,8 @@ TABLE2 = (
     Published("resnet50-w4a4", "INT4 ResNet-50", _t2("0", "0", "120.1", "3969.1", "0", "71.2", "263.1", "13.1")),
     Published("xnornet", "XNOR-Net", _t2("120", None, None, None, "1700", "32.4", "146.6", "4.2")),
     Published("birealnet-18", "Bi-RealNet-18", _t2("139", None, None, None, "1680", "37.3", "165.2", "4.2")),
-    Published("real-to-binary-net", "Real-to-Binary Net", _t2("156.4", None, None, None, "1676", "41.7", "182.6", "5.1")),
+    Published("real-to-binary-net", "Real-to-Binary Net",
+              _t2("156.4", None, None, None, "1676", "41.7", "182.6", "5.1")),
 )
 
 # Larq Zoo's "Parameters" and "Memory" (MB = MiB) from each model's docstring (spec §3.1, §3.2).
@@ -154,7 +155,8 @@ def zoo_markdown() -> list[str]:
         params, memory = row.values["params"], row.values["memory"]
         keras_params, keras_memory = cost.params + extra, cost.memory_mib + extra * 32 / 8 / 2**20
         lines.append(
-            f"| {row.label} (`{row.model}`) | {_cell(str(cost.params), params)} | {_cell(str(keras_params), params)} "
+            f"| {row.label} (`{row.model}`) | {_cell(str(cost.params), params)} "
+            f"| {_cell(str(keras_params), params)} "
             f"| {int(params):,} | {_cell(fmt(cost.memory_mib, memory), memory)} "
             f"| {_cell(fmt(keras_memory, memory), memory)} | {memory} |")
     return lines

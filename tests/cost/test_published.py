@@ -52,14 +52,16 @@ def test_reactnet_mismatches_are_explained_by_the_documented_rules():
     assert round(tables.counted("reactnet-a", fp_bits=32).ace / 1e9, 1) != 7.9  # needs the bf16 charge
 
 
-@pytest.mark.parametrize("row", [r for r in tables.ZOO if r.model.startswith("quicknet")], ids=lambda r: r.label)
+@pytest.mark.parametrize("row", [r for r in tables.ZOO if r.model.startswith("quicknet")],
+                         ids=lambda r: r.label)
 def test_quicknet_params_and_memory_equal_larq_zoo(row):
     cost = tables.counted(row.model)
     assert cost.params == int(row.values["params"])
     assert f"{cost.memory_mib:.2f}" == row.values["memory"]
 
 
-@pytest.mark.parametrize("row", [r for r in tables.ZOO if not r.model.startswith("quicknet")], ids=lambda r: r.label)
+@pytest.mark.parametrize("row", [r for r in tables.ZOO if not r.model.startswith("quicknet")],
+                         ids=lambda r: r.label)
 def test_literature_params_equal_keras_count(row):
     # Larq Zoo's older docstrings used Keras' count_params: BatchNorm gamma/beta included.
     cost = tables.counted(row.model)

@@ -10,7 +10,8 @@ from torch import nn
 from pocketbnn import quantizers
 from pocketbnn.cli import main
 from pocketbnn.constraints import WeightClip
-from pocketbnn.cost import profile, summary
+from pocketbnn.cost import summary
+from pocketbnn.cost.profile import profile
 from pocketbnn.layers import QuantConv2d, QuantLinear
 
 
@@ -113,3 +114,14 @@ def test_cli_unknown_model_lists_names(capsys):
     assert main(["summary", "no-such-net"]) == 2
     err = capsys.readouterr().err
     assert "no-such-net" in err and "pokebnn-1.0x" in err and "quicknet" in err
+
+
+def test_quiet_summary_only_counts(capsys):
+    cost = summary(three_layer_model(), (3, 8, 8), quiet=True)
+    assert capsys.readouterr().out == "" and cost.ace == 3_630_080
+
+
+def test_package_level_summary():
+    import pocketbnn
+
+    assert pocketbnn.summary is summary

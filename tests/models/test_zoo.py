@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from pocketbnn.cost import profile
+from pocketbnn.cost.profile import profile
 from pocketbnn.models import get_model, get_model_builder, list_models, register_model
 from pocketbnn.models.alexnet import final_map_size
 from pocketbnn.models.pokebnn import PokeBNN
@@ -43,7 +43,8 @@ def test_forward_backward_on_a_small_input(name):
 
 
 @pytest.mark.parametrize("build", [partial(PokeBNN, 0.25), partial(get_model, "quicknet-small"),
-                                   partial(get_model, "reactnet-a")], ids=["pokebnn-0.25x", "quicknet-small", "reactnet-a"])
+                                   partial(get_model, "reactnet-a")],
+                         ids=["pokebnn-0.25x", "quicknet-small", "reactnet-a"])
 def test_meta_device_profile_equals_real_profile(build):
     real = profile(build(), (3, 32, 32))
     with torch.device("meta"):

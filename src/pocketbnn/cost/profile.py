@@ -38,7 +38,9 @@ from torch import Tensor, nn
 
 from pocketbnn.layers_base import QuantizedLayer
 
-__all__ = ["WIDTH_CLASSES", "LayerCost", "ModelCost", "ace_bits", "cpu64_lanes", "mac_key", "profile", "width_class"]
+__all__ = [
+    "WIDTH_CLASSES", "LayerCost", "ModelCost", "ace_bits", "cpu64_lanes", "mac_key", "profile", "width_class",
+]
 
 #: Operands wider than this are floating point; their ACE charge is ``fp_bits``.
 MAX_INTEGER_BITS = 8
@@ -307,7 +309,8 @@ def profile(model: nn.Module, input_size: Sequence[int] | None = None, *,
     for name, module in model.named_modules():
         if isinstance(module, nn.modules.conv._ConvTransposeNd):
             raise ValueError(f"{name}: transposed convolutions are not counted")
-        if isinstance(module, _COUNTED_OPS + (_BATCH_NORM,)) or any(True for _ in module.parameters(recurse=False)):
+        owns_parameters = any(True for _ in module.parameters(recurse=False))
+        if isinstance(module, _COUNTED_OPS + (_BATCH_NORM,)) or owns_parameters:
             costs.setdefault(module, _static_cost(name, module))
 
     def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
