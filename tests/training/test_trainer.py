@@ -45,6 +45,11 @@ def test_adam_on_binary_weights_sgd_on_the_rest():
     assert rest.param_groups[0]["momentum"] == 0.9
 
 
+def test_crop_padding_follows_the_dataset_unless_configured():
+    assert _trainer().augment.crop_padding == _data().crop_padding == 0
+    assert _trainer(crop_padding=2).augment.crop_padding == 2
+
+
 def test_bop_keeps_binary_weights_at_plus_minus_one():
     trainer = _trainer(binary_optimizer="bop", bop_gamma=1e-2, bop_threshold=0.0)
     assert isinstance(trainer.optimizer.optimizers[0], Bop)

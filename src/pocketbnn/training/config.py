@@ -39,6 +39,8 @@ class TrainConfig:
             switched on from this epoch (0: from the start).
         bound_calibration_step: PokeBNN: the step at which every ``EmaMaxBound`` writes its
             calibrated bound and freezes it (``None``: each bound's own ``calibrate_at_step``).
+        crop_padding: padding of the random-crop augmentation (``None``: the dataset's own; 0: no
+            crop, which converges faster in short runs).
         eval_batch_size: batch size of evaluation.
         checkpoint_every: also checkpoint every this many steps (0: only at epoch ends).
         log_every: steps between training log records.
@@ -66,6 +68,7 @@ class TrainConfig:
     distill_loss: str = "soft_ce"
     weight_quant_start_epoch: int = 0
     bound_calibration_step: int | None = None
+    crop_padding: int | None = None
     eval_batch_size: int = 500
     checkpoint_every: int = 0
     log_every: int = 50

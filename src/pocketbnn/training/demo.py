@@ -30,9 +30,9 @@ __all__ = ["RECIPES", "STEPS", "Recipe", "run_demo"]
 # Chosen to finish in under 10 minutes on 2 CPU cores (see docs/training.md for the measurements).
 RECIPES: dict[str, Recipe] = {
     "fashion_mnist": Recipe(
-        {"widths": (32, 64), "blocks": (2, 2), "stem_pool": True},
-        TrainConfig(epochs=4, batch_size=128, lr=2e-3, binary_lr=2e-3, schedule="cosine", warmup_epochs=0.2,
-                    log_every=50),
+        {"widths": (32, 64), "blocks": (2, 2), "stem_pool": True, "head": "flatten", "input_size": 28},
+        TrainConfig(epochs=3, batch_size=128, lr=2e-3, binary_lr=2e-3, schedule="cosine", warmup_epochs=0.2,
+                    crop_padding=0, log_every=50),
     ),
     "digits": Recipe(
         {"widths": (32, 64), "blocks": (1, 1), "stem_pool": False},

@@ -61,6 +61,9 @@ def train_step(run: DemoRun) -> Section:
     run.augment = trainer.augment
     run.result = trainer.fit()
     records = read_log(run.out_dir / "run" / "log.jsonl")
+    crop, flip = trainer.augment.crop_padding, trainer.augment.flip
+    augmentation = ", ".join([*(["horizontal flips"] if flip else []),
+                              *([f"random crops with {crop}-pixel padding"] if crop else [])]) or "none"
     plot_training_curves(records, run.out_dir / "training_curves.png")
     acc = run.result["test_accuracy"]
     print(f"test accuracy {acc:.4f} after {run.result['steps']} steps ({run.result['seconds']:.0f} s)")
@@ -77,7 +80,7 @@ one-padding), float 1x1 transitions and a float classifier.
 Trained on **{run.data.name}** ({len(run.data.train)} training / {len(run.data.test)} test images) for
 {config.epochs} epochs of batch {config.batch_size}: Adam on the latent binary weights (lr {config.binary_lr})
 and {config.optimizer} on the rest (lr {config.lr}), {config.schedule} schedule with
-{config.warmup_epochs} warm-up epochs.
+{config.warmup_epochs} warm-up epochs; augmentation: {augmentation}.
 
 **Test accuracy: {acc:.2%}** ({run.result['steps']} steps, {run.result['seconds']:.0f} s of training).
 

@@ -45,13 +45,15 @@ CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 
 
-def augment_for(data: DataSplits, max_samples: int = 10_000) -> Augment:
-    """The augmentation that suits ``data``: its crop padding and flip, normalised by channel
-    statistics of (up to ``max_samples``, evenly spaced) training images."""
+def augment_for(data: DataSplits, crop_padding: int | None = None, max_samples: int = 10_000) -> Augment:
+    """The augmentation that suits ``data``: its flip and crop padding (unless ``crop_padding``
+    is given), normalised by channel statistics of (up to ``max_samples``, evenly spaced)
+    training images."""
     n = len(data.train)
     indices = torch.arange(0, n, max(1, n // max_samples))[:max_samples]
     mean, std = channel_stats(data.train.batch(indices)[0])
-    return Augment(mean, std, crop_padding=data.crop_padding, flip=data.flip)
+    padding = data.crop_padding if crop_padding is None else crop_padding
+    return Augment(mean, std, crop_padding=padding, flip=data.flip)
 
 
 @torch.no_grad()
@@ -113,7 +115,7 @@ class Trainer:
             torch.use_deterministic_algorithms(True)
         torch.manual_seed(config.seed)
         self.data = data
-        self.augment = augment_for(data)
+        self.augment = augment_for(data, config.crop_padding)
         self.model = model.to(self.device)
         self.teacher = teacher.to(self.device).eval() if teacher is not None else None
         self.model_spec = model_spec
