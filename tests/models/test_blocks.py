@@ -98,6 +98,18 @@ def test_quicknet_residual_is_one_padded_binary():
     conv = model.body[0].conv
     assert (conv.weight_precision, conv.input_precision, conv.pad_value) == (1, 1, 1.0)
     assert isinstance(model.stem[4], nn.BatchNorm2d) and not model.stem[4].affine
-    x = torch.randn(1, 3, 224, 224)
-    assert model.body[:5](model.stem(x)).shape == (1, 64, 28, 28)  # section 2 after one transition
-    assert F.relu(model.body(model.stem(x))).shape == (1, 512, 7, 7)
+    x = torch.randn(1, 3, 64, 64)
+    # 64 -> 16 (stem) -> 15 -> 8 (section 2 after one transition) -> 7 -> 4 -> 3 -> 2
+    assert model.body[:5](model.stem(x)).shape == (1, 64, 8, 8)
+    assert F.relu(model.body(model.stem(x))).shape == (1, 512, 2, 2)
+
+
+def test_quicknet_spatial_path_at_224():
+    with torch.device("meta"):
+        model = get_model("quicknet")
+        x = model.stem(torch.empty(1, 3, 224, 224))
+    sizes = [x.shape[-1]]
+    for layer in model.body:
+        x = layer(x)
+        sizes.append(x.shape[-1])
+    assert sorted(set(sizes), reverse=True) == [56, 28, 14, 7]  # spec §3.1: 56 -> 55 -> 28 -> ... -> 7
