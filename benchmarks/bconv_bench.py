@@ -34,6 +34,7 @@ from pocketbnn import _core, kernels
 from pocketbnn.bench import interleaved, machine_info
 
 LAYERS = {"A": (56, 64), "B": (28, 128), "C": (14, 256), "D": (7, 256)}
+DENSE = {"dense 1x1024->1024": (1, 1024, 1024), "dense 64x1024->1024": (64, 1024, 1024)}
 GRID_CHANNELS = (32, 64, 96, 128, 160, 256)
 GRID_SIZES = (8, 16, 32, 64)
 GRID_KERNELS = (3, 5)
@@ -109,6 +110,42 @@ def measure(name: str, size: int, channels: int, kernel: int, threads: int, roun
             "macs_per_cycle": macs / median * 1e-9 / ghz, "percent_of_peak": 100 * macs / median * 1e-9 / peak,
         })
     return records
+
+
+def measure_dense(name: str, batch: int, in_f: int, out_f: int, rounds: int):
+    """Binary dense (pocketbnn bdense, packed in, float out) vs torch fp32 linear, one thread."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, in_f)).astype(np.float32)
+    w = rng.standard_normal((out_f, in_f)).astype(np.float32)
+    xp = kernels.pack_bits(x)
+    wb = kernels.BconvWeights(kernels.pack_bits(w)[:, None, None, :], in_f)
+    xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+
+    def fp32():
+        with torch.inference_mode():
+            torch.nn.functional.linear(xt, wt)
+
+    peak_samples.clear()
+    stats = interleaved({"binary": lambda: kernels.bdense(xp, wb), "fp32": fp32,
+                         "peak": lambda: peak_samples.append(_core.measure_binary_peak(PEAK_SECONDS))},
+                        rounds=rounds, min_seconds=0.5)
+    macs, peak = batch * in_f * out_f, float(np.median(peak_samples))
+    return [{"op": "dense", "layer": name, "contender": c, "batch": batch, "in_c": in_f, "out_c": out_f,
+             "threads": 1, "macs": macs, "time": "thread_cpu", "median_us": s.cpu_median * 1e6,
+             "p10_us": s.cpu_p10 * 1e6, "p90_us": s.cpu_p90 * 1e6, "wall_median_us": s.median * 1e6,
+             "samples": s.samples, "peak_macs_per_ns": peak,
+             "percent_of_peak": 100 * macs / s.cpu_median * 1e-9 / peak}
+            for c, s in stats.items() if c != "peak"]
+
+
+def markdown_dense(records) -> str:
+    lines = ["| dense layer | binary us | % of peak | fp32 us | x fp32 |", "|---|---|---|---|---|"]
+    for name in DENSE:
+        b, f = by(records, layer=name, contender="binary"), by(records, layer=name, contender="fp32")
+        lines.append(f"| {name} | {b['median_us']:.1f} | {b['percent_of_peak']:.0f}% | {f['median_us']:.1f} | "
+                     f"{f['median_us'] / b['median_us']:.1f} |")
+    return "\n".join(lines)
 
 
 def by(records, **kw):
@@ -191,7 +228,11 @@ def main(argv=None) -> int:
         for name, (size, channels) in LAYERS.items():
             for threads in (1, 2):
                 records += measure(name, size, channels, 3, threads, args.rounds or 200, True)
-        table = markdown_layers(records, info)
+        dense = []
+        for name, shape in DENSE.items():
+            dense += measure_dense(name, *shape, args.rounds or 200)
+        table = markdown_layers(records, info) + "\n\n" + markdown_dense(dense)
+        records += dense
     header = (f"Machine: {info.get('cpu')} ({info.get('cpus')} logical CPUs, /proc/cpuinfo {info.get('cpuinfo_mhz')} MHz, "
               f"load average {info.get('loadavg')}), ISA {info['isa']} ({info['ukernel']}), torch {info['torch']}, "
               f"commit {info['commit']}.\n\nCommand: `{info['command']}`\n")

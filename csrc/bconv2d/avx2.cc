@@ -43,6 +43,17 @@ struct Isa {
     const __m256i hi = _mm256_permutevar8x32_epi32(acc.hi, pick);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));
   }
+  static unsigned threshold_bits(const Acc& acc, const std::int32_t* kc,
+                                 const std::int32_t* thresholds) {
+    alignas(32) std::int32_t counts[8];
+    store_i32(acc, counts);
+    const __m256i c = _mm256_load_si256(reinterpret_cast<const __m256i*>(counts));
+    const __m256i dot = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kc)),
+                                         _mm256_add_epi32(c, c));
+    const __m256i less =
+        _mm256_cmpgt_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(thresholds)), dot);
+    return unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(less)));
+  }
   static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
                            int n) {
     alignas(32) std::int32_t counts[8];

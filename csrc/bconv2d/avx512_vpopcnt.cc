@@ -23,6 +23,13 @@ struct Isa {
   static void store_i32(Acc acc, std::int32_t* dst) {
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtepi64_epi32(acc));
   }
+  static unsigned threshold_bits(Acc acc, const std::int32_t* kc, const std::int32_t* thresholds) {
+    const __m256i counts = _mm512_cvtepi64_epi32(acc);
+    const __m256i dot = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kc)),
+                                         _mm256_add_epi32(counts, counts));
+    return _mm256_cmplt_epi32_mask(
+        dot, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(thresholds)));
+  }
   static void store_folded(Acc acc, const float* scale, const float* offset, float* dst, int n) {
     const __mmask8 lanes = __mmask8((1u << n) - 1);
     const __m256 y = _mm256_fmadd_ps(_mm512_cvtepi64_ps(acc), _mm256_maskz_loadu_ps(lanes, scale),

@@ -66,7 +66,8 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
       std::vector<const std::int32_t*> kc_rows;
       std::vector<float*> out_rows;
       std::vector<Word*> bit_rows;
-    } s;
+    } scratch;
+    Scratch& s = scratch;  // one TLS lookup, not one per use
     const auto at_least = [](auto& v, std::size_t n) {
       if (v.size() < n) v.resize(n);
     };
@@ -77,15 +78,23 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     at_least(s.out_rows, block_pixels);
     at_least(s.bit_rows, block_pixels);
     if (zero_pad) at_least(s.kc, block_pixels * slots);
+    // Locals, so that the per-pixel loop does not reload them after every store.
+    const Word* const input = a.input;
+    const int in_h = a.in_h, in_w = a.in_w, out_h = a.out_h, out_w = a.out_w;
+    const std::size_t in_words = std::size_t(a.in_words);
+    const int stride_h = a.stride_h, stride_w = a.stride_w, pad_top = a.pad_top, pad_left = a.pad_left;
+    float* const out_float = a.out_float;
+    Word* const out_bits = a.out_bits;
+    const std::size_t out_c = std::size_t(a.out_c);
     const std::size_t first = unit / chunks * block_pixels;
     const std::size_t count = std::min(block_pixels, pixels - first);
     std::fill(s.border.begin(), s.border.begin() + block_tiles, 0);
-    int ox = int(first % a.out_w), oy = int(first / a.out_w % a.out_h);
-    std::size_t n = first / (std::size_t(a.out_w) * a.out_h);
+    int ox = int(first % out_w), oy = int(first / out_w % out_h);
+    std::size_t n = first / (std::size_t(out_w) * out_h);
     for (std::size_t i = 0, tile = 0, lane = 0; i < count; ++i) {
-      const int iy0 = oy * a.stride_h - a.pad_top, ix0 = ox * a.stride_w - a.pad_left;
-      if (iy0 >= 0 && ix0 >= 0 && iy0 + window_h <= a.in_h && ix0 + window_w <= a.in_w) {
-        s.bases[i] = a.input + ((n * a.in_h + iy0) * a.in_w + ix0) * a.in_words;
+      const int iy0 = oy * stride_h - pad_top, ix0 = ox * stride_w - pad_left;
+      if (iy0 >= 0 && ix0 >= 0 && iy0 + window_h <= in_h && ix0 + window_w <= in_w) {
+        s.bases[i] = input + ((n * in_h + iy0) * in_w + ix0) * in_words;
         s.kc_rows[i] = interior_kc.data();
       } else {
         s.border[tile] = 1;
@@ -96,10 +105,10 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
           const int iy = iy0 + ky * a.dilation_h;
           for (int kx = 0; kx < a.kw; ++kx) {
             const int ix = ix0 + kx * a.dilation_w;
-            const bool inside = iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w;
+            const bool inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
             padded |= !inside;
             rows[std::size_t(ky * a.kw + kx) * MR] =
-                inside ? a.input + ((n * a.in_h + iy) * a.in_w + ix) * a.in_words : zeros.data();
+                inside ? input + ((n * in_h + iy) * in_w + ix) * in_words : zeros.data();
           }
         }
         if (zero_pad && padded) {
@@ -117,11 +126,11 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         }
       }
       const std::size_t pixel = first + i;
-      s.out_rows[i] = a.out_float ? a.out_float + pixel * a.out_c : nullptr;
-      s.bit_rows[i] = a.out_bits ? a.out_bits + pixel * out_words : nullptr;
-      if (++ox == a.out_w) {
+      s.out_rows[i] = out_float ? out_float + pixel * out_c : nullptr;
+      s.bit_rows[i] = out_bits ? out_bits + pixel * out_words : nullptr;
+      if (++ox == out_w) {
         ox = 0;
-        if (++oy == a.out_h) oy = 0, ++n;
+        if (++oy == out_h) oy = 0, ++n;
       }
       if (++lane == std::size_t(MR)) lane = 0, ++tile;
     }
@@ -144,6 +153,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.folded = st.folded;
     t.scale = st.scale.data();
     t.offset = st.offset.data();
+    t.thresholds = st.type == OutputType::kBits ? st.thresholds.data() : nullptr;
     const std::size_t chunk = unit % chunks;
     const int b_begin = int(chunk) * chunk_blocks;
     const int b_end = std::min(pw.blocks, b_begin + chunk_blocks);

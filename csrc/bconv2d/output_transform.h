@@ -43,11 +43,11 @@ struct OutputStage {
 
 OutputStage make_output_stage(const Bconv2dArgs& args, const PackedBconvWeights& packed);
 
-// Writes the outputs of one pixel and one block of n <= 8 channels from the popcount sums
-// `acc`: channels [channel0, channel0 + n) of `out_row` / bits of `bits_row`, whose constants
-// are slots [slot0, slot0 + n); kc is the pixel's kc row, indexed by slot. Compiled once,
-// without ISA flags (the folded float path is each ISA's own).
-void write_block_generic(const OutputStage& st, const std::int32_t* acc, const std::int32_t* kc,
-                         int slot0, int n, float* out_row, Word* bits_row, int channel0);
+// Float output of one pixel and one block of n <= 8 channels from the popcount sums `acc`,
+// the literal (unfolded) transform: channels [channel0, channel0 + n) of `out_row`, whose
+// constants are slots [slot0, slot0 + n); kc is the pixel's kc row, indexed by slot. Compiled
+// once, without ISA flags: the folded float path and the bit path are each ISA's own.
+void write_block_float(const OutputStage& st, const std::int32_t* acc, const std::int32_t* kc,
+                       int slot0, int n, float* out_row, int channel0);
 
 }  // namespace pocketbnn

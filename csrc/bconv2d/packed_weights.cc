@@ -85,26 +85,11 @@ OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p)
   return st;
 }
 
-void write_block_generic(const OutputStage& st, const std::int32_t* acc, const std::int32_t* kc,
-                         int slot0, int n, float* out_row, Word* bits_row, int channel0) {
-  if (st.type == OutputType::kFloat) {
-    for (int i = 0; i < n; ++i) {
-      const std::int32_t dot = std::clamp(kc[slot0 + i] - 2 * acc[i], st.lo, st.hi);
-      out_row[channel0 + i] = float(dot) * st.scale[slot0 + i] + st.offset[slot0 + i];
-    }
-    return;
-  }
-  Word bits = 0;
+void write_block_float(const OutputStage& st, const std::int32_t* acc, const std::int32_t* kc,
+                       int slot0, int n, float* out_row, int channel0) {
   for (int i = 0; i < n; ++i) {
-    bits |= Word(kc[slot0 + i] - 2 * acc[i] < st.thresholds[slot0 + i]) << i;
-  }
-  // n <= 8 bits at bit offset channel0; with groups they may straddle two words.
-  const int word = channel0 / kWordBits, shift = channel0 % kWordBits;
-  const Word mask = (Word{1} << n) - 1;
-  bits_row[word] = (bits_row[word] & ~(mask << shift)) | (bits << shift);
-  if (shift + n > kWordBits) {
-    const int spill = kWordBits - shift;
-    bits_row[word + 1] = (bits_row[word + 1] & ~(mask >> spill)) | (bits >> spill);
+    const std::int32_t dot = std::clamp(kc[slot0 + i] - 2 * acc[i], st.lo, st.hi);
+    out_row[channel0 + i] = float(dot) * st.scale[slot0 + i] + st.offset[slot0 + i];
   }
 }
 

@@ -28,6 +28,14 @@ struct Isa {
   static void store_i32(const Acc& acc, std::int32_t* dst) {
     for (int i = 0; i < 8; ++i) dst[i] = std::int32_t(acc.w[i]);
   }
+  static unsigned threshold_bits(const Acc& acc, const std::int32_t* kc,
+                                 const std::int32_t* thresholds) {
+    unsigned bits = 0;
+    for (int i = 0; i < 8; ++i) {
+      bits |= unsigned(kc[i] - 2 * std::int32_t(acc.w[i]) < thresholds[i]) << i;
+    }
+    return bits;
+  }
   static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
                            int n) {
     for (int i = 0; i < n; ++i) dst[i] = float(acc.w[i]) * scale[i] + offset[i];

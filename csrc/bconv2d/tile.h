@@ -19,6 +19,8 @@
 //   store_i32(acc, int32* dst)                                (8 lanes)
 //   store_folded(acc, const float* scale, const float* offset, float* dst, int n)
 //                          dst[i] = acc[i] * scale[i] + offset[i] for i < n
+//   threshold_bits(acc, const int32* kc, const int32* thresholds)
+//                          bit i = kc[i] - 2 * acc[i] < thresholds[i], as an 8-bit mask
 // Only the ISA's own file instantiates tile<>, inside its own namespace; the driver that builds
 // indirection tables and splits work over threads (indirect.cc) is plain C++ and reaches the
 // tiles through a TileKernels table. Nothing from the standard library is used here, so no
@@ -45,6 +47,7 @@ struct TileArgs {
   const OutputStage* stage;
   bool folded;                        // stage->folded
   const float *scale, *offset;        // stage->scale / offset, by slot
+  const std::int32_t* thresholds;     // bit output: stage->thresholds, by slot; else null
   int slot0, channel0, valid;  // first slot, its output channel, valid channels from there
   float* const* out_rows;      // per pixel, float output (channel 0)
   Word* const* bit_rows;       // per pixel, bit output (word 0)
@@ -59,6 +62,20 @@ struct TileKernels {
   int mr, nr;
   const TileFn* fns;
 };
+
+// Writes the n <= 64 low bits of `bits` at bit offset `bit` of a packed row, leaving the
+// row's other bits alone; with groups the field may straddle two words.
+template <class Isa>
+void insert_bits(Word* row, int bit, Word bits, int n) {
+  const int word = bit / kWordBits, shift = bit % kWordBits;
+  const Word mask = n >= kWordBits ? ~Word{0} : (Word{1} << n) - 1;
+  bits &= mask;
+  row[word] = (row[word] & ~(mask << shift)) | (bits << shift);
+  if (shift + n > kWordBits) {
+    const int spill = kWordBits - shift;
+    row[word + 1] = (row[word + 1] & ~(mask >> spill)) | (bits >> spill);
+  }
+}
 
 template <class Isa, bool kDirect, int MR, int NR>
 void bconv_tile(const TileArgs& t) {
@@ -106,7 +123,24 @@ void bconv_tile(const TileArgs& t) {
     }
     return;
   }
-  // Everything else goes through the integer counts. They are extracted in unrolled loops
+  if (t.thresholds != nullptr) {
+    // Bit output: one integer compare per value, NR * 8 <= 64 bits per pixel.
+    static_assert(NR * L <= kWordBits, "a tile's bits must fit one word");
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+      Word bits = 0;
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) {
+        const int slot = t.slot0 + b * L;
+        bits |= Word(Isa::threshold_bits(acc[p][b], t.kc_rows[p] + slot, t.thresholds + slot))
+                << (b * L);
+      }
+      insert_bits<Isa>(t.bit_rows[p], t.channel0, bits, t.valid);
+    }
+    return;
+  }
+  // Everything else (float output with a clamp or the zero-padding correction) goes through
+  // the integer counts. They are extracted in unrolled loops
   // so that the accumulators stay in registers (indexing them with run-time p, b would put
   // them on the stack for the whole tile).
   std::int32_t counts[MR][NR][L];
@@ -124,8 +158,7 @@ void bconv_tile(const TileArgs& t) {
         float* out = t.out_rows[p] + channel;
         for (int i = 0; i < n; ++i) out[i] = float(counts[p][b][i]) * t.scale[slot + i] + t.offset[slot + i];
       } else {
-        write_block_generic(*t.stage, counts[p][b], t.kc_rows[p], slot, n, t.out_rows[p],
-                            t.bit_rows[p], channel);
+        write_block_float(*t.stage, counts[p][b], t.kc_rows[p], slot, n, t.out_rows[p], channel);
       }
     }
   }
