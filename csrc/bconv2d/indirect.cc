@@ -57,54 +57,66 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
 
   parallel_for(threads, pixel_blocks * chunks, [&](int, std::size_t unit) {
     // Per thread and kept across calls (no allocation per call once warm), for one pixel
-    // block: per pixel its tap (0, 0) (direct tiles), rows[tile][tap][MR] for tiles that
-    // touch the border, per tile whether it does, and per pixel kc row and outputs.
+    // block: per tile its direct base (null: indirect), rows[tile][tap][MR] for indirect
+    // tiles, and per pixel its kc row.
     static thread_local struct Scratch {
       std::vector<const Word*> bases, rows;
-      std::vector<char> border;
       std::vector<std::int32_t> kc;
       std::vector<const std::int32_t*> kc_rows;
-      std::vector<float*> out_rows;
-      std::vector<Word*> bit_rows;
     } scratch;
     Scratch& s = scratch;  // one TLS lookup, not one per use
     const auto at_least = [](auto& v, std::size_t n) {
       if (v.size() < n) v.resize(n);
     };
-    at_least(s.bases, block_pixels);
+    at_least(s.bases, block_tiles);
     at_least(s.rows, block_pixels * taps);
-    at_least(s.border, block_tiles);
     at_least(s.kc_rows, block_pixels);
-    at_least(s.out_rows, block_pixels);
-    at_least(s.bit_rows, block_pixels);
     if (zero_pad) at_least(s.kc, block_pixels * slots);
+
     // Locals, so that the per-pixel loop does not reload them after every store.
     const Word* const input = a.input;
     const int in_h = a.in_h, in_w = a.in_w, out_h = a.out_h, out_w = a.out_w;
     const std::size_t in_words = std::size_t(a.in_words);
     const int stride_h = a.stride_h, stride_w = a.stride_w, pad_top = a.pad_top, pad_left = a.pad_left;
-    float* const out_float = a.out_float;
-    Word* const out_bits = a.out_bits;
-    const std::size_t out_c = std::size_t(a.out_c);
     const std::size_t first = unit / chunks * block_pixels;
     const std::size_t count = std::min(block_pixels, pixels - first);
-    std::fill(s.border.begin(), s.border.begin() + block_tiles, 0);
     int ox = int(first % out_w), oy = int(first / out_w % out_h);
     std::size_t n = first / (std::size_t(out_w) * out_h);
-    for (std::size_t i = 0, tile = 0, lane = 0; i < count; ++i) {
+    for (std::size_t p = 0, tile = 0; p < count; p += MR, ++tile) {
+      const int mr = int(std::min<std::size_t>(MR, count - p));
       const int iy0 = oy * stride_h - pad_top, ix0 = ox * stride_w - pad_left;
-      if (iy0 >= 0 && ix0 >= 0 && iy0 + window_h <= in_h && ix0 + window_w <= in_w) {
-        s.bases[i] = input + ((n * in_h + iy0) * in_w + ix0) * in_words;
-        s.kc_rows[i] = interior_kc.data();
-      } else {
-        s.border[tile] = 1;
-        s.bases[i] = nullptr;
-        const Word** rows = s.rows.data() + tile * taps * MR + lane;  // rows[tap * MR]
+      const int ix_last = ix0 + (mr - 1) * stride_w;
+      if (ox + mr <= out_w && iy0 >= 0 && iy0 + window_h <= in_h && ix0 >= 0 &&
+          ix_last + window_w <= in_w) {
+        // One row, all inside: direct.
+        s.bases[tile] = input + ((n * in_h + iy0) * in_w + ix0) * in_words;
+        for (int i = 0; i < mr; ++i) s.kc_rows[p + i] = interior_kc.data();
+        ox += mr;
+        if (ox == out_w) {
+          ox = 0;
+          if (++oy == out_h) oy = 0, ++n;
+        }
+        continue;
+      }
+      s.bases[tile] = nullptr;
+      for (int i = 0; i < mr; ++i) {
+        const int py0 = oy * stride_h - pad_top, px0 = ox * stride_w - pad_left;
+        const Word** rows = s.rows.data() + p * taps + i;  // rows[tap * MR]
+        s.kc_rows[p + i] = interior_kc.data();
+        if (py0 >= 0 && px0 >= 0 && py0 + window_h <= in_h && px0 + window_w <= in_w) {
+          const Word* base = input + ((n * in_h + py0) * in_w + px0) * in_words;
+          for (int t = 0; t < taps; ++t) rows[std::size_t(t) * MR] = base + tap_offsets[t];
+          if (++ox == out_w) {
+            ox = 0;
+            if (++oy == out_h) oy = 0, ++n;
+          }
+          continue;
+        }
         bool padded = false;
         for (int ky = 0; ky < a.kh; ++ky) {
-          const int iy = iy0 + ky * a.dilation_h;
+          const int iy = py0 + ky * a.dilation_h;
           for (int kx = 0; kx < a.kw; ++kx) {
-            const int ix = ix0 + kx * a.dilation_w;
+            const int ix = px0 + kx * a.dilation_w;
             const bool inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
             padded |= !inside;
             rows[std::size_t(ky * a.kw + kx) * MR] =
@@ -113,34 +125,20 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         }
         if (zero_pad && padded) {
           // kc = T * Cg - sum of the weights of the padded taps (output_transform.h).
-          std::int32_t* kc = s.kc.data() + i * slots;
+          std::int32_t* kc = s.kc.data() + (p + i) * slots;
           std::copy(interior_kc.begin(), interior_kc.end(), kc);
           for (int t = 0; t < taps; ++t) {
             if (rows[std::size_t(t) * MR] != zeros.data()) continue;
             const std::int32_t* sums = pw.tap_sums.data() + std::size_t(t) * slots;
             for (int k = 0; k < slots; ++k) kc[k] -= sums[k];
           }
-          s.kc_rows[i] = kc;
-        } else {
-          s.kc_rows[i] = interior_kc.data();
+          s.kc_rows[p + i] = kc;
+        }
+        if (++ox == out_w) {
+          ox = 0;
+          if (++oy == out_h) oy = 0, ++n;
         }
       }
-      const std::size_t pixel = first + i;
-      s.out_rows[i] = out_float ? out_float + pixel * out_c : nullptr;
-      s.bit_rows[i] = out_bits ? out_bits + pixel * out_words : nullptr;
-      if (++ox == out_w) {
-        ox = 0;
-        if (++oy == out_h) oy = 0, ++n;
-      }
-      if (++lane == std::size_t(MR)) lane = 0, ++tile;
-    }
-    // Tiles that touch the border read all their pixels through rows[].
-    for (std::size_t i = 0, tile = 0, lane = 0; i < count; ++i) {
-      if (s.border[tile] && s.bases[i] != nullptr) {
-        const Word** rows = s.rows.data() + tile * taps * MR + lane;
-        for (int t = 0; t < taps; ++t) rows[std::size_t(t) * MR] = s.bases[i] + tap_offsets[t];
-      }
-      if (++lane == std::size_t(MR)) lane = 0, ++tile;
     }
 
     TileArgs t;
@@ -154,6 +152,9 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.scale = st.scale.data();
     t.offset = st.offset.data();
     t.thresholds = st.type == OutputType::kBits ? st.thresholds.data() : nullptr;
+    t.base_step = std::ptrdiff_t(a.stride_w) * a.in_words;
+    t.out_step = std::size_t(a.out_c);
+    t.bits_step = out_words;
     const std::size_t chunk = unit % chunks;
     const int b_begin = int(chunk) * chunk_blocks;
     const int b_end = std::min(pw.blocks, b_begin + chunk_blocks);
@@ -169,11 +170,11 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         for (std::size_t p = 0, tile = 0; p < count; p += MR, ++tile) {
           const int mr = int(std::min<std::size_t>(MR, count - p));
           t.rows = s.rows.data() + p * taps;
-          t.bases = s.bases.data() + p;
-          t.out_rows = s.out_rows.data() + p;
-          t.bit_rows = s.bit_rows.data() + p;
+          t.base = s.bases[tile];
+          t.out = a.out_float ? a.out_float + (first + p) * a.out_c : nullptr;
+          t.bits_out = a.out_bits ? a.out_bits + (first + p) * out_words : nullptr;
           t.kc_rows = s.kc_rows.data() + p;
-          const int direct = s.border[tile] ? 0 : 1;
+          const int direct = t.base != nullptr ? 1 : 0;
           tiles.fns[(direct * MR + mr - 1) * NR + (nr - 1)](t);
         }
       }

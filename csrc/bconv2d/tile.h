@@ -6,8 +6,9 @@
 // the NR * 8 channels (NR contiguous vectors, see PackedBconvWeights) and, per pixel, broadcasts
 // that pixel's input word and does XOR, POPCOUNT, ADD against each weight vector. The input is
 // reached without an im2col copy, in one of two ways:
-//  - direct (kDirect): every tap of every pixel lies inside the image, so pixel p's tap is
-//    bases[p] + tap_offsets[tap], one table of offsets for the whole image;
+//  - direct (kDirect): the tile's pixels are consecutive in one output row and every tap lies
+//    inside the image, so pixel p's tap is base + p * base_step + tap_offsets[tap], with one
+//    table of offsets for the whole image;
 //  - indirect (XNNPACK / LCE "indirect BGEMM"), for tiles that touch the border:
 //    rows[tap * rows_stride + p] points at pixel p's input for that tap, or at a zero buffer
 //    for a padded tap (the +1 pattern).
@@ -39,8 +40,9 @@ namespace pocketbnn {
 
 struct TileArgs {
   const Word* const* rows;  // indirect: [taps][rows_stride] tap pointers (no group offset)
-  const Word* const* bases;                 // direct: per pixel, its tap (0, 0)
-  const std::ptrdiff_t* tap_offsets;        // direct: per tap, words from tap (0, 0)
+  const Word* base;                   // direct: tap (0, 0) of the first pixel
+  std::ptrdiff_t base_step;           // direct: words between consecutive pixels' taps
+  const std::ptrdiff_t* tap_offsets;  // direct: per tap, words from tap (0, 0)
   int rows_stride, taps, words, word_offset;
   const Word* weights;       // first k-step of the tile's first 8-channel block
   std::size_t block_stride;  // words between consecutive blocks
@@ -49,8 +51,9 @@ struct TileArgs {
   const float *scale, *offset;        // stage->scale / offset, by slot
   const std::int32_t* thresholds;     // bit output: stage->thresholds, by slot; else null
   int slot0, channel0, valid;  // first slot, its output channel, valid channels from there
-  float* const* out_rows;      // per pixel, float output (channel 0)
-  Word* const* bit_rows;       // per pixel, bit output (word 0)
+  float* out;                  // float output of the first pixel (channel 0); pixels follow
+  Word* bits_out;              // bit output of the first pixel (word 0); pixels follow
+  std::size_t out_step, bits_step;     // floats / words per output pixel
   const std::int32_t* const* kc_rows;  // per pixel kc row by slot (unfolded paths only)
 };
 
@@ -91,7 +94,8 @@ void bconv_tile(const TileArgs& t) {
     const Word* x[MR];
 #pragma GCC unroll 16
     for (int p = 0; p < MR; ++p) {
-      x[p] = (kDirect ? t.bases[p] + t.tap_offsets[tap] : t.rows[tap * t.rows_stride + p]) +
+      x[p] = (kDirect ? t.base + p * t.base_step + t.tap_offsets[tap]
+                      : t.rows[tap * t.rows_stride + p]) +
              t.word_offset;
     }
     for (int j = 0; j < t.words; ++j, w += L) {
@@ -111,7 +115,7 @@ void bconv_tile(const TileArgs& t) {
     // is read from t before the first store, which the compiler must assume may alias t.
     float* out[MR];
 #pragma GCC unroll 16
-    for (int p = 0; p < MR; ++p) out[p] = t.out_rows[p] + t.channel0;
+    for (int p = 0; p < MR; ++p) out[p] = t.out + p * t.out_step + t.channel0;
     const float* scale = t.scale + t.slot0;
     const float* offset = t.offset + t.slot0;
 #pragma GCC unroll 16
@@ -135,7 +139,7 @@ void bconv_tile(const TileArgs& t) {
         bits |= Word(Isa::threshold_bits(acc[p][b], t.kc_rows[p] + slot, t.thresholds + slot))
                 << (b * L);
       }
-      insert_bits<Isa>(t.bit_rows[p], t.channel0, bits, t.valid);
+      insert_bits<Isa>(t.bits_out + p * t.bits_step, t.channel0, bits, t.valid);
     }
     return;
   }
@@ -154,11 +158,12 @@ void bconv_tile(const TileArgs& t) {
       const int n = t.valid - b * L < L ? t.valid - b * L : L;
       if (n <= 0) break;
       const int slot = t.slot0 + b * L, channel = t.channel0 + b * L;
+      float* const row = t.out + p * t.out_step;
       if (t.folded) {
-        float* out = t.out_rows[p] + channel;
+        float* out = row + channel;
         for (int i = 0; i < n; ++i) out[i] = float(counts[p][b][i]) * t.scale[slot + i] + t.offset[slot + i];
       } else {
-        write_block_float(*t.stage, counts[p][b], t.kc_rows[p], slot, n, t.out_rows[p], channel);
+        write_block_float(*t.stage, counts[p][b], t.kc_rows[p], slot, n, row, channel);
       }
     }
   }
