@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -13,6 +14,36 @@ namespace {
 
 // How long an idle worker polls for the next job before it sleeps.
 constexpr auto kSpin = std::chrono::microseconds(200);
+
+// One parallel_for call. Every unit is claimed exactly once (from `next`) and then either run
+// or, after an error, skipped; the caller returns when all are accounted for in `done`. It
+// never waits for a worker that has not claimed anything: on an oversubscribed machine a
+// descheduled worker would otherwise stall every call by a whole time slice. A late worker
+// still holds the Job, finds nothing left to claim, and leaves.
+struct Job {
+  const UnitFn* fn = nullptr;
+  std::size_t units = 0;
+  int helpers = 0;  // workers 1..helpers may join
+  std::atomic<std::size_t> next{0}, done{0};
+  std::atomic<bool> failed{false};
+  std::mutex error_mutex;
+  std::exception_ptr error;
+
+  void work(int thread) {
+    for (std::size_t u = next.fetch_add(1); u < units; u = next.fetch_add(1)) {
+      if (!failed.load(std::memory_order_relaxed)) {
+        try {
+          (*fn)(thread, u);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!error) error = std::current_exception();
+          failed.store(true);
+        }
+      }
+      done.fetch_add(1, std::memory_order_release);
+    }
+  }
+};
 
 class Pool {
  public:
@@ -34,70 +65,49 @@ class Pool {
   void run(int threads, std::size_t units, const UnitFn& fn) {
     std::lock_guard<std::mutex> job_lock(job_mutex_);  // one job at a time
     grow(threads - 1);
-    fn_ = &fn;
-    units_ = units;
-    next_.store(0);
-    error_ = nullptr;
-    active_.store(threads - 1);
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->units = units;
+    job->helpers = threads - 1;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      helpers_ = threads - 1;
+      job_ = job;
       generation_.fetch_add(1);
     }
     wake_.notify_all();
-    work(0);
-    while (active_.load() != 0) std::this_thread::yield();
-    fn_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    job->work(0);
+    while (job->done.load(std::memory_order_acquire) != units) std::this_thread::yield();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_.reset();
+    }
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:
   void grow(int workers) {
     while (static_cast<int>(workers_.size()) < workers) {
-      // The generation is read here, before the job that needs the worker is published: a
-      // worker that read it on its own might start after that and miss the job.
       const int index = static_cast<int>(workers_.size()) + 1;
-      const unsigned seen = generation_.load();
-      workers_.emplace_back([this, index, seen] { loop(index, seen); });
+      workers_.emplace_back([this, index] { loop(index); });
     }
   }
 
-  void work(int thread) {
-    for (std::size_t u = next_.fetch_add(1); u < units_; u = next_.fetch_add(1)) {
-      try {
-        (*fn_)(thread, u);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (!error_) error_ = std::current_exception();
-        next_.store(units_);
-      }
-    }
-  }
-
-  void loop(int index, unsigned seen) {
+  void loop(int index) {
+    unsigned seen = 0;
     for (;;) {
       const auto deadline = std::chrono::steady_clock::now() + kSpin;
       while (generation_.load() == seen && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::yield();
       }
-      if (generation_.load() == seen) {
+      std::shared_ptr<Job> job;
+      {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return generation_.load() != seen; });
-      }
-      // The generation and the job's thread count are read together, so a worker that was
-      // descheduled never mistakes a later job for the one it woke for. Workers beyond the
-      // job's thread count sit it out.
-      bool mine;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
         if (stop_) return;
         seen = generation_.load();
-        mine = index <= helpers_;
+        job = job_;  // the current job, or none if it already finished
       }
-      if (mine) {
-        work(index);
-        active_.fetch_sub(1);
-      }
+      if (job && index <= job->helpers) job->work(index);
     }
   }
 
@@ -105,13 +115,8 @@ class Pool {
   std::condition_variable wake_;
   std::vector<std::thread> workers_;
   std::atomic<unsigned> generation_{0};
-  std::atomic<std::size_t> next_{0};
-  std::atomic<int> active_{0};
-  int helpers_ = 0;
+  std::shared_ptr<Job> job_;
   bool stop_ = false;
-  const UnitFn* fn_ = nullptr;
-  std::size_t units_ = 0;
-  std::exception_ptr error_;
 };
 
 }  // namespace

@@ -2,9 +2,10 @@
 // for every unit in [0, units) on up to `threads` threads, the caller being thread 0.
 //
 // Units are handed out one at a time from an atomic counter, so a core slowed by other work
-// simply takes fewer units. Workers spin for a short while after each job before sleeping on
-// a condition variable: waking a sleeping thread costs tens of microseconds, as long as a whole
-// small layer, and back-to-back layers are the common case.
+// simply takes fewer units, and the caller never waits for a worker that has not started a
+// unit. Workers spin for a short while after each job before sleeping on a condition
+// variable: waking a sleeping thread costs tens of microseconds, as long as a whole small
+// layer, and back-to-back layers are the common case.
 #pragma once
 
 #include <cstddef>
