@@ -192,7 +192,9 @@ def add_training_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", default="pocketbnn-demo", help="report directory (default ./pocketbnn-demo)")
     demo.add_argument("--dataset", default="auto", help="auto (Fashion-MNIST if installed, else digits), ...")
     demo.add_argument("--epochs", type=int, help="override the recipe's epochs")
-    demo.add_argument("--threads", type=int, help="torch intra-op threads")
+    demo.add_argument("--threads", type=int, default=1,
+                      help="torch intra-op threads (default 1: on a busy machine OpenMP threads that spin "
+                           "while waiting cost far more than they give; see docs/training.md)")
     demo.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(),
                       help="progress bars (default: on a terminal)")
     demo.set_defaults(run=_dataset_errors(_demo))
