@@ -13,6 +13,8 @@ C 14x14x256->256, D 7x7x256->256. Contenders, timed interleaved (pocketbnn.bench
   peak           the XOR/POPCOUNT/ADD loop (pocketbnn._core.measure_binary_peak), interleaved
                  with the others so that % of peak compares like with like
 The clock is estimated from a dependent-ADD chain (one per cycle), also interleaved.
+Each sample is the mean of 3 back-to-back calls after an untimed one (steady state; see
+pocketbnn.bench.timing), contenders interleaved round by round.
 
 Times: every call is timed by wall clock and by the calling thread's CPU time
 (pocketbnn.bench). Single-thread rows use CPU time: everything then runs on the calling thread
@@ -39,6 +41,7 @@ GRID_CHANNELS = (32, 64, 96, 128, 160, 256)
 GRID_SIZES = (8, 16, 32, 64)
 GRID_KERNELS = (3, 5)
 PEAK_SECONDS = 0.002
+REPEAT = 3
 
 
 def contenders(size: int, channels: int, kernel: int, threads: int, with_int8: bool):
@@ -90,7 +93,8 @@ def measure(name: str, size: int, channels: int, kernel: int, threads: int, roun
     torch.set_num_threads(threads)
     peak_samples.clear()
     clock_samples.clear()
-    stats = interleaved(contenders(size, channels, kernel, threads, with_int8), rounds=rounds, min_seconds=0.5)
+    stats = interleaved(contenders(size, channels, kernel, threads, with_int8), rounds=rounds, repeat=REPEAT,
+                        min_seconds=0.5)
     macs = size * size * channels * channels * kernel * kernel
     peak = float(np.median(peak_samples))  # binary MACs per ns
     ghz = float(np.median(clock_samples))
@@ -129,7 +133,7 @@ def measure_dense(name: str, batch: int, in_f: int, out_f: int, rounds: int):
     peak_samples.clear()
     stats = interleaved({"binary": lambda: kernels.bdense(xp, wb), "fp32": fp32,
                          "peak": lambda: peak_samples.append(_core.measure_binary_peak(PEAK_SECONDS))},
-                        rounds=rounds, min_seconds=0.5)
+                        rounds=rounds, repeat=REPEAT, min_seconds=0.5)
     macs, peak = batch * in_f * out_f, float(np.median(peak_samples))
     return [{"op": "dense", "layer": name, "contender": c, "batch": batch, "in_c": in_f, "out_c": out_f,
              "threads": 1, "macs": macs, "time": "thread_cpu", "median_us": s.cpu_median * 1e6,
@@ -227,10 +231,10 @@ def main(argv=None) -> int:
     else:
         for name, (size, channels) in LAYERS.items():
             for threads in (1, 2):
-                records += measure(name, size, channels, 3, threads, args.rounds or 200, True)
+                records += measure(name, size, channels, 3, threads, args.rounds or 100, True)
         dense = []
         for name, shape in DENSE.items():
-            dense += measure_dense(name, *shape, args.rounds or 200)
+            dense += measure_dense(name, *shape, args.rounds or 100)
         table = markdown_layers(records, info) + "\n\n" + markdown_dense(dense)
         records += dense
     header = (f"Machine: {info.get('cpu')} ({info.get('cpus')} logical CPUs, /proc/cpuinfo {info.get('cpuinfo_mhz')} MHz, "

@@ -4,7 +4,12 @@ Each round calls every contender once, in a fresh random order, so slow spells o
 hit all of them alike; per contender the samples are summarised by median and 10th / 90th
 percentiles. Ratios of medians measured this way are fair even when absolute times drift.
 
-Every call is timed twice: wall time, and CPU time of the calling thread. For work that runs
+Each contender's sample in a round is the mean of ``repeat`` back-to-back calls after one
+untimed call: the steady state of an op run repeatedly. On the shared VMs this was written on,
+a kernel's first call after ~1 ms of anything else is 2-4x slower (caches and TLBs refilled
+after other tenants), which would otherwise measure the neighbours rather than the kernel.
+
+Every sample is timed twice: wall time, and CPU time of the calling thread. For work that runs
 on the calling thread only (one thread), CPU time leaves out the time the thread spent
 descheduled, which on an oversubscribed machine is most of the noise; multi-threaded work
 must be judged by wall time.
@@ -47,6 +52,7 @@ def interleaved(
     *,
     rounds: int,
     warmup: int = 3,
+    repeat: int = 1,
     min_seconds: float = 0.0,
     seed: int = 0,
 ) -> dict[str, Stats]:
@@ -56,6 +62,7 @@ def interleaved(
         contenders: name -> zero-argument callable.
         rounds: timed rounds; continues past that until ``min_seconds`` have elapsed.
         warmup: untimed rounds first (caches, thread pools, lazy initialisation).
+        repeat: timed back-to-back calls per sample (after one untimed call when > 1).
         min_seconds: lower bound on the total timed wall time.
         seed: seed of the per-round shuffling.
 
@@ -75,10 +82,13 @@ def interleaved(
         rng.shuffle(order)
         for name in order:
             fn = contenders[name]
+            if repeat > 1:
+                fn()
             c, t = time.thread_time(), time.perf_counter()
-            fn()
-            wall[name].append(time.perf_counter() - t)
-            cpu[name].append(time.thread_time() - c)
+            for _ in range(repeat):
+                fn()
+            wall[name].append((time.perf_counter() - t) / repeat)
+            cpu[name].append((time.thread_time() - c) / repeat)
         done += 1
     return {name: Stats.of(wall[name], cpu[name]) for name in order}
 
