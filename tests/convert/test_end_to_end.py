@@ -14,7 +14,7 @@ import torch
 from convert_helpers import assert_matches, run_engine, torch_output
 from pocketbnn import convert, models, quantizers
 
-ZOO = {"quicknet-small": 32, "quicknet": 32, "quicknet-large": 32, "birealnet-18": 32, "reactnet-a": 32,
+ZOO = {"quicknet-small": 32, "quicknet": 32, "quicknet-large": 64, "birealnet-18": 32, "reactnet-a": 32,
        "pokebnn-0.5x": 32, "real-to-binary-net": 32, "xnornet": 224, "binary-alexnet": 224}
 
 
@@ -25,13 +25,21 @@ def _trained(name: str, size: int) -> torch.nn.Module:
     for module in model.modules():  # calibrate PokeBNN's int bounds on the first step
         if isinstance(module, quantizers.EmaMaxBound):
             module.calibrate_at_step = 0
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)
     model.train()
     for _ in range(2):
         loss = model(torch.randn(2, 3, size, size)).logsumexp(1).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    # BN statistics of the trained weights (cumulative average), so deep residual stacks stay finite in eval.
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+                m.momentum = None
+        for _ in range(3):
+            model(torch.randn(2, 3, size, size))
     return model.eval()
 
 
@@ -72,8 +80,13 @@ def test_ties_are_rare(name):
     for m in model.modules():
         q = getattr(m, "input_quantizer", None)
         if q is not None and getattr(q, "precision", 32) == 1:
-            m.register_forward_pre_hook(lambda mod, args: inputs.append(args[0].detach().abs().flatten()))
+            m.register_forward_pre_hook(lambda mod, args: inputs.append(_near_zero(args[0].detach())))
     torch_output(model, torch.randn(2, 3, 32, 32))
-    values = torch.cat(inputs)
-    near_zero = (values < 1e-6 * values.max()).float().mean().item()
-    assert near_zero < 1e-3
+    assert sum(inputs) / len(inputs) < 1e-3
+
+
+def _near_zero(x: torch.Tensor) -> float:
+    """Fraction of values within float32 rounding (1e-6 of the tensor's RMS) of 0 but not 0:
+    exact zeros (ReLU, padding) binarize to +1 on both sides."""
+    rms = x.square().mean().sqrt()
+    return ((x != 0) & (x.abs() < 1e-6 * rms)).float().mean().item()
