@@ -33,7 +33,9 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const bool zero_pad = a.pad_value == PadValue::kZero && touches_padding(a);
   const int threads = std::max(a.num_threads, 1);
 
-  const std::size_t wanted_units = 4 * std::size_t(threads);
+  // Several units per thread balance the load; one thread needs no splitting at all (every
+  // split re-reads the weights).
+  const std::size_t wanted_units = threads == 1 ? 1 : 4 * std::size_t(threads);
   int block_tiles = kTilesPerBlock;
   while (block_tiles > 1 && (pixel_tiles + block_tiles - 1) / block_tiles < wanted_units) block_tiles /= 2;
   const std::size_t block_pixels = std::size_t(block_tiles) * MR;
