@@ -57,10 +57,11 @@ def _machine() -> str:
                    if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__} with {threads} thread{'s' * (threads > 1)}"
 
 
-STEPS: list[Callable[[DemoRun], Section | None]] = [
+STEPS: list[Callable[[DemoRun], Section]] = [
     train_step, cost_step, convert_step, engine_check_step, benchmark_step,
 ]
 
@@ -69,6 +70,7 @@ def run_demo(out_dir: str | Path = "pocketbnn-demo", *, dataset: str = "auto", e
              progress: bool = True) -> Path:
     """Run every step of :data:`STEPS`, write ``out_dir/report.md`` (+ plots, ``summary.json``)
     and return the report's path."""
+    cpu_started = time.process_time()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = load_dataset(dataset)
@@ -76,15 +78,20 @@ def run_demo(out_dir: str | Path = "pocketbnn-demo", *, dataset: str = "auto", e
     if epochs is not None:
         recipe = dataclasses.replace(recipe, config=dataclasses.replace(recipe.config, epochs=epochs))
     run = DemoRun(out_dir, data, recipe, progress)
-    sections = [section for step in STEPS if (section := step(run)) is not None]
+    sections = [step(run) for step in STEPS]
     seconds = time.perf_counter() - run.started
+    cpu_seconds = time.process_time() - cpu_started
+    load = os.getloadavg()[1]
     command = "pocketbnn demo" + (f" --dataset {dataset}" if dataset != "auto" else "") + (
         f" --epochs {epochs}" if epochs is not None else "")
     sections.insert(0, ("Run", f"""
-`{command}` on {_machine()}: {seconds:.0f} s in all.
+`{command}` on {_machine()}: {seconds:.0f} s in all (wall clock), {cpu_seconds:.0f} s of CPU time
+for this process; the machine's 5-minute load average was {load:.1f} at the end (a load above the
+number of CPUs means other jobs competed for them, and the wall-clock time grew accordingly).
 """))
-    run.summary.update(seconds=seconds, machine=_machine(), command=command)
+    run.summary.update(seconds=seconds, cpu_seconds=cpu_seconds, load_average_5min=load, machine=_machine(),
+                       command=command)
     (out_dir / "summary.json").write_text(json.dumps(run.summary, indent=2) + "\n")
     report = write_markdown(out_dir / "report.md", f"pocketbnn demo: a binary network on {data.name}", sections)
-    print(f"demo finished in {seconds:.0f} s; report: {report.resolve()}")
+    print(f"demo finished in {seconds:.0f} s ({cpu_seconds:.0f} s of CPU time); report: {report.resolve()}")
     return report

@@ -95,7 +95,7 @@ Checkpoint: `run/checkpoint.pt`; log: `run/log.jsonl`.
     return "Training", body
 
 
-def cost_step(run: DemoRun) -> Section | None:
+def cost_step(run: DemoRun) -> Section:
     """Print ``pocketbnn.cost.summary`` and plot MACs per layer (skipped without the cost model)."""
     try:
         from pocketbnn.cost import summary
