@@ -12,6 +12,16 @@
 namespace pocketbnn {
 namespace {
 
+// Busy-wait step. A PAUSE keeps the core (yielding would hand it to any other runnable
+// process on a shared machine, for a whole time slice); elsewhere, yield.
+inline void relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
 // How long an idle worker polls for the next job before it sleeps.
 constexpr auto kSpin = std::chrono::microseconds(200);
 
@@ -76,7 +86,7 @@ class Pool {
     }
     wake_.notify_all();
     job->work(0);
-    while (job->done.load(std::memory_order_acquire) != units) std::this_thread::yield();
+    while (job->done.load(std::memory_order_acquire) != units) relax();
     {
       std::lock_guard<std::mutex> lock(mutex_);
       job_.reset();
@@ -96,9 +106,7 @@ class Pool {
     unsigned seen = 0;
     for (;;) {
       const auto deadline = std::chrono::steady_clock::now() + kSpin;
-      while (generation_.load() == seen && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::yield();
-      }
+      while (generation_.load() == seen && std::chrono::steady_clock::now() < deadline) relax();
       std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lock(mutex_);
