@@ -65,7 +65,7 @@ class QuickNetMini(nn.Sequential):
         input_size: image side, needed by ``head="flatten"`` to size the classifier.
     """
 
-    def __init__(self, *, num_classes: int = 10, in_channels: int = 1, widths: Sequence[int] = (48, 96),
+    def __init__(self, *, num_classes: int = 10, in_channels: int = 1, widths: Sequence[int] = (32, 64),
                  blocks: Sequence[int] = (2, 2), binary: bool = True, stem_pool: bool = True, head: str = "pool",
                  input_size: int = 28) -> None:
         if len(widths) != len(blocks):
