@@ -15,7 +15,7 @@
 // of T*Cg*|m| + |b|.
 //
 // Bit output: bit c = (dot < threshold[c]) with an integer threshold per channel, no float
-// arithmetic at all. kernels.bconv2d_thresholds() derives thresholds from (m, b, clamp) so
+// arithmetic at all. kernels.bitpacked_output_params() derives thresholds from (m, b, clamp) so
 // that the bit is exactly [y < 0], i.e. the sign of the float output after BatchNorm:
 //   m > 0:  y < 0  <=>  clamp(dot) < -b/m  <=>  dot < ceil(-b/m)  (when lo < -b/m <= hi),
 //   m < 0:  negate that channel's weights (dot -> -dot) and mirror the clamp, then as m > 0,
