@@ -14,7 +14,7 @@ from pocketbnn import kernels
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {
-    "activations", "constraints", "cost", "layers", "metrics", "models", "optimizers",
+    "activations", "constraints", "cost", "layers", "math", "metrics", "models", "optimizers",
     "quantizers", "training",
 }
 # name -> (module, attribute), resolved on first access

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from pocketbnn.layers_base import QuantizedLayer
-from pocketbnn.quantizers import _sign
+from pocketbnn.math import sign
 
 __all__ = [
     "Bop",
@@ -101,7 +101,7 @@ class Bop(Optimizer):
                     state["m"] = torch.zeros_like(w, memory_format=torch.preserve_format)
                 m = state["m"]
                 m.add_(w.grad - m, alpha=group["gamma"])
-                w.copy_(_sign(-torch.sign(w * m - group["threshold"]) * w))
+                w.copy_(sign(-torch.sign(w * m - group["threshold"]) * w))
         return loss
 
 

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from pocketbnn.math import heaviside, sign
+
 __all__ = [
     "ApproxSign",
     "DoReFa",
@@ -143,11 +145,6 @@ def _floor_ste(x: Tensor) -> Tensor:
     return _straight_through(torch.floor(x), x)
 
 
-def _sign(x: Tensor) -> Tensor:
-    """sign with sign(0) = +1: -1 where x < 0, else +1."""
-    return 1.0 - 2.0 * (x < 0).to(x.dtype)
-
-
 def _per_output_channel(x: Tensor, reduce: Callable[..., Tensor]) -> Tensor:
     """``reduce(x, dim=1)`` over all dimensions but dim 0, shaped ``(C, 1, ..., 1)`` to broadcast."""
     return reduce(x.reshape(x.shape[0], -1), dim=1).reshape((-1,) + (1,) * (x.dim() - 1))
@@ -170,7 +167,7 @@ class _PseudoGradientSign(torch.autograd.Function):
     def forward(ctx, x: Tensor, pseudo_gradient: Callable[[Tensor], Tensor]) -> Tensor:
         ctx.save_for_backward(x)
         ctx.pseudo_gradient = pseudo_gradient
-        return _sign(x)
+        return sign(x)
 
     @staticmethod
     def backward(ctx, dy: Tensor) -> tuple[Tensor, None]:
@@ -184,7 +181,7 @@ class _PseudoGradientSign(torch.autograd.Function):
 
 def ste_sign(x: Tensor, clip_value: float | None = 1.0) -> Tensor:
     """Functional form of :class:`SteSign`."""
-    return _clipped_straight_through(_sign(x), x, clip_value)
+    return _clipped_straight_through(sign(x), x, clip_value)
 
 
 @register_alias("ste_sign")
@@ -292,7 +289,7 @@ class SwishSign(Quantizer):
 
 def ste_heaviside(x: Tensor, clip_value: float | None = 1.0) -> Tensor:
     """Functional form of :class:`SteHeaviside`."""
-    return _clipped_straight_through((x > 0).to(x.dtype), x, clip_value)
+    return _clipped_straight_through(heaviside(x), x, clip_value)
 
 
 @register_alias("ste_heaviside")
