@@ -54,6 +54,11 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
           (std::ptrdiff_t(ky) * a.dilation_h * a.in_w + std::ptrdiff_t(kx) * a.dilation_w) * a.in_words;
     }
   }
+  // The same per k-step (tap, word), for the direct tiles' flat loop.
+  std::vector<std::ptrdiff_t> k_offsets(std::size_t(taps) * wpg);
+  for (int t = 0; t < taps; ++t) {
+    for (int j = 0; j < wpg; ++j) k_offsets[std::size_t(t) * wpg + j] = tap_offsets[t] + j;
+  }
   const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
   const std::vector<std::int32_t> interior_kc(slots, st.full_k);
 
@@ -146,6 +151,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     TileArgs t;
     t.rows_stride = MR;
     t.tap_offsets = tap_offsets.data();
+    t.k_offsets = k_offsets.data();
     t.taps = taps;
     t.words = wpg;
     t.block_stride = std::size_t(pw.k_words()) * L;

@@ -43,6 +43,7 @@ struct TileArgs {
   const Word* base;                   // direct: tap (0, 0) of the first pixel
   std::ptrdiff_t base_step;           // direct: words between consecutive pixels' taps
   const std::ptrdiff_t* tap_offsets;  // direct: per tap, words from tap (0, 0)
+  const std::ptrdiff_t* k_offsets;    // direct: per k-step (tap, word), words from tap (0, 0)
   int rows_stride, taps, words, word_offset;
   const Word* weights;       // first k-step of the tile's first 8-channel block
   std::size_t block_stride;  // words between consecutive blocks
@@ -90,23 +91,42 @@ void bconv_tile(const TileArgs& t) {
     for (int b = 0; b < NR; ++b) acc[p][b] = Isa::zero();
   }
   const Word* w = t.weights;
-  for (int tap = 0; tap < t.taps; ++tap) {
-    const Word* x[MR];
+  if (kDirect) {
+    // One flat loop over the k-steps: pixel p's word k is xb[p][k_offsets[k]], so a k-step
+    // costs one offset load besides the vector loads (no per-tap pointer setup, which with
+    // one word per tap, as in 64-channel layers, would be paid on every k-step).
+    const Word* xb[MR];
 #pragma GCC unroll 16
-    for (int p = 0; p < MR; ++p) {
-      x[p] = (kDirect ? t.base + p * t.base_step + t.tap_offsets[tap]
-                      : t.rows[tap * t.rows_stride + p]) +
-             t.word_offset;
-    }
-    for (int j = 0; j < t.words; ++j, w += L) {
+    for (int p = 0; p < MR; ++p) xb[p] = t.base + p * t.base_step + t.word_offset;
+    const int k_steps = t.taps * t.words;
+    const std::ptrdiff_t* koff = t.k_offsets;
+    for (int k = 0; k < k_steps; ++k, w += L) {
+      const std::ptrdiff_t o = koff[k];
       typename Isa::Vec wv[NR];
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
 #pragma GCC unroll 16
       for (int p = 0; p < MR; ++p) {
-        const typename Isa::Vec xb = Isa::broadcast(x[p][j]);
+        const typename Isa::Vec xv = Isa::broadcast(xb[p][o]);
 #pragma GCC unroll 16
-        for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xb, wv[b]);
+        for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xv, wv[b]);
+      }
+    }
+  } else {
+    for (int tap = 0; tap < t.taps; ++tap) {
+      const Word* x[MR];
+#pragma GCC unroll 16
+      for (int p = 0; p < MR; ++p) x[p] = t.rows[tap * t.rows_stride + p] + t.word_offset;
+      for (int j = 0; j < t.words; ++j, w += L) {
+        typename Isa::Vec wv[NR];
+#pragma GCC unroll 16
+        for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
+#pragma GCC unroll 16
+        for (int p = 0; p < MR; ++p) {
+          const typename Isa::Vec xb = Isa::broadcast(x[p][j]);
+#pragma GCC unroll 16
+          for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xb, wv[b]);
+        }
       }
     }
   }
