@@ -175,15 +175,23 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         t.slot0 = block * L;
         t.channel0 = g * pw.out_c_per_group + b * L;
         t.valid = std::min(nr * L, pw.out_c_per_group - b * L);
-        for (std::size_t p = 0, tile = 0; p < count; p += MR, ++tile) {
+        for (std::size_t p = 0, tile = 0; p < count;) {
+          // A run of full tiles of one kind (direct or indirect) per call.
           const int mr = int(std::min<std::size_t>(MR, count - p));
+          const bool direct = s.bases[tile] != nullptr;
+          std::size_t run = 1;
+          if (mr == MR) {
+            while (p + (run + 1) * MR <= count && (s.bases[tile + run] != nullptr) == direct) ++run;
+          }
+          t.tiles = int(run);
           t.rows = s.rows.data() + p * taps;
-          t.base = s.bases[tile];
+          t.bases = s.bases.data() + tile;
           t.out = a.out_float ? a.out_float + (first + p) * a.out_c : nullptr;
           t.bits_out = a.out_bits ? a.out_bits + (first + p) * out_words : nullptr;
           t.kc_rows = s.kc_rows.data() + p;
-          const int direct = t.base != nullptr ? 1 : 0;
-          tiles.fns[(direct * MR + mr - 1) * NR + (nr - 1)](t);
+          tiles.fns[((direct ? 1 : 0) * MR + mr - 1) * NR + (nr - 1)](t);
+          p += run * MR;
+          tile += run;
         }
       }
     }

@@ -39,8 +39,9 @@
 namespace pocketbnn {
 
 struct TileArgs {
-  const Word* const* rows;  // indirect: [taps][rows_stride] tap pointers (no group offset)
-  const Word* base;                   // direct: tap (0, 0) of the first pixel
+  int tiles;                // consecutive tiles of MR pixels, all direct or all indirect
+  const Word* const* rows;  // indirect: per tile [taps][rows_stride] tap pointers (no group offset)
+  const Word* const* bases;           // direct: per tile, tap (0, 0) of its first pixel
   std::ptrdiff_t base_step;           // direct: words between consecutive pixels' taps
   const std::ptrdiff_t* tap_offsets;  // direct: per tap, words from tap (0, 0)
   const std::ptrdiff_t* k_offsets;    // direct: per k-step (tap, word), words from tap (0, 0)
@@ -54,6 +55,7 @@ struct TileArgs {
   int slot0, channel0, valid;  // first slot, its output channel, valid channels from there
   float* out;                  // float output of the first pixel (channel 0); pixels follow
   Word* bits_out;              // bit output of the first pixel (word 0); pixels follow
+  // The per-pixel arrays (rows, kc_rows, out, bits_out) run on over the call's tiles.
   std::size_t out_step, bits_step;     // floats / words per output pixel
   const std::int32_t* const* kc_rows;  // per pixel kc row by slot (unfolded paths only)
 };
@@ -84,106 +86,117 @@ void insert_bits(Word* row, int bit, Word bits, int n) {
 template <class Isa, bool kDirect, int MR, int NR>
 void bconv_tile(const TileArgs& t) {
   constexpr int L = 8;
-  typename Isa::Acc acc[MR][NR];
+  // t.tiles tiles of MR pixels each, one after the other: one call covers a run of tiles of
+  // the same kind, so that little scalar work separates one tile's output stage from the
+  // next tile's k-loop (the out-of-order window then overlaps them).
+  for (int tile = 0; tile < t.tiles; ++tile) {
+    const std::size_t first = std::size_t(tile) * MR;
+    const Word* const base = kDirect ? t.bases[tile] : nullptr;
+    const Word* const* const rows = kDirect ? nullptr : t.rows + first * t.taps;
+    float* const out0 = t.out != nullptr ? t.out + first * t.out_step : nullptr;
+    Word* const bits0 = t.bits_out != nullptr ? t.bits_out + first * t.bits_step : nullptr;
+    const std::int32_t* const* const kc_rows = t.kc_rows + first;
+    typename Isa::Acc acc[MR][NR];
 #pragma GCC unroll 16
-  for (int p = 0; p < MR; ++p) {
+    for (int p = 0; p < MR; ++p) {
 #pragma GCC unroll 16
-    for (int b = 0; b < NR; ++b) acc[p][b] = Isa::zero();
-  }
-  const Word* w = t.weights;
-  if (kDirect) {
-    // One flat loop over the k-steps: pixel p's word k is xb[p][k_offsets[k]], so a k-step
-    // costs one offset load besides the vector loads (no per-tap pointer setup, which with
-    // one word per tap, as in 64-channel layers, would be paid on every k-step).
-    const Word* xb[MR];
-#pragma GCC unroll 16
-    for (int p = 0; p < MR; ++p) xb[p] = t.base + p * t.base_step + t.word_offset;
-    const int k_steps = t.taps * t.words;
-    const std::ptrdiff_t* koff = t.k_offsets;
-    for (int k = 0; k < k_steps; ++k, w += L) {
-      const std::ptrdiff_t o = koff[k];
-      typename Isa::Vec wv[NR];
-#pragma GCC unroll 16
-      for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
-#pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) {
-        const typename Isa::Vec xv = Isa::broadcast(xb[p][o]);
-#pragma GCC unroll 16
-        for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xv, wv[b]);
-      }
+      for (int b = 0; b < NR; ++b) acc[p][b] = Isa::zero();
     }
-  } else {
-    for (int tap = 0; tap < t.taps; ++tap) {
-      const Word* x[MR];
+    const Word* w = t.weights;
+    if (kDirect) {
+      // One flat loop over the k-steps: pixel p's word k is xb[p][k_offsets[k]], so a k-step
+      // costs one offset load besides the vector loads (no per-tap pointer setup, which with
+      // one word per tap, as in 64-channel layers, would be paid on every k-step).
+      const Word* xb[MR];
 #pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) x[p] = t.rows[tap * t.rows_stride + p] + t.word_offset;
-      for (int j = 0; j < t.words; ++j, w += L) {
+      for (int p = 0; p < MR; ++p) xb[p] = base + p * t.base_step + t.word_offset;
+      const int k_steps = t.taps * t.words;
+      const std::ptrdiff_t* koff = t.k_offsets;
+      for (int k = 0; k < k_steps; ++k, w += L) {
+        const std::ptrdiff_t o = koff[k];
         typename Isa::Vec wv[NR];
 #pragma GCC unroll 16
         for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
 #pragma GCC unroll 16
         for (int p = 0; p < MR; ++p) {
-          const typename Isa::Vec xb = Isa::broadcast(x[p][j]);
+          const typename Isa::Vec xv = Isa::broadcast(xb[p][o]);
 #pragma GCC unroll 16
-          for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xb, wv[b]);
+          for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xv, wv[b]);
+        }
+      }
+    } else {
+      for (int tap = 0; tap < t.taps; ++tap) {
+        const Word* x[MR];
+#pragma GCC unroll 16
+        for (int p = 0; p < MR; ++p) x[p] = rows[tap * t.rows_stride + p] + t.word_offset;
+        for (int j = 0; j < t.words; ++j, w += L) {
+          typename Isa::Vec wv[NR];
+#pragma GCC unroll 16
+          for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
+#pragma GCC unroll 16
+          for (int p = 0; p < MR; ++p) {
+            const typename Isa::Vec xb = Isa::broadcast(x[p][j]);
+#pragma GCC unroll 16
+            for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xb, wv[b]);
+          }
         }
       }
     }
-  }
-  if (t.folded && t.valid == NR * L) {
-    // The common case, fully unrolled: every block full, the folded affine map. Everything
-    // is read from t before the first store, which the compiler must assume may alias t.
-    float* out[MR];
+    if (t.folded && t.valid == NR * L) {
+      // The common case, fully unrolled: every block full, the folded affine map. Everything
+      // is read from t before the first store, which the compiler must assume may alias t.
+      float* out[MR];
 #pragma GCC unroll 16
-    for (int p = 0; p < MR; ++p) out[p] = t.out + p * t.out_step + t.channel0;
-    const float* scale = t.scale + t.slot0;
-    const float* offset = t.offset + t.slot0;
+      for (int p = 0; p < MR; ++p) out[p] = out0 + p * t.out_step + t.channel0;
+      const float* scale = t.scale + t.slot0;
+      const float* offset = t.offset + t.slot0;
+#pragma GCC unroll 16
+      for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+        for (int b = 0; b < NR; ++b) {
+          Isa::store_folded(acc[p][b], scale + b * L, offset + b * L, out[p] + b * L, L);
+        }
+      }
+      continue;
+    }
+    if (t.thresholds != nullptr) {
+      // Bit output: one integer compare per value, NR * 8 <= 64 bits per pixel.
+      static_assert(NR * L <= kWordBits, "a tile's bits must fit one word");
+#pragma GCC unroll 16
+      for (int p = 0; p < MR; ++p) {
+        Word bits = 0;
+#pragma GCC unroll 16
+        for (int b = 0; b < NR; ++b) {
+          const int slot = t.slot0 + b * L;
+          bits |= Word(Isa::threshold_bits(acc[p][b], kc_rows[p] + slot, t.thresholds + slot))
+                  << (b * L);
+        }
+        insert_bits<Isa>(bits0 + p * t.bits_step, t.channel0, bits, t.valid);
+      }
+      continue;
+    }
+    // Everything else (float output with a clamp or the zero-padding correction) goes through
+    // the integer counts. They are extracted in unrolled loops
+    // so that the accumulators stay in registers (indexing them with run-time p, b would put
+    // them on the stack for the whole tile).
+    std::int32_t counts[MR][NR][L];
 #pragma GCC unroll 16
     for (int p = 0; p < MR; ++p) {
 #pragma GCC unroll 16
-      for (int b = 0; b < NR; ++b) {
-        Isa::store_folded(acc[p][b], scale + b * L, offset + b * L, out[p] + b * L, L);
-      }
+      for (int b = 0; b < NR; ++b) Isa::store_i32(acc[p][b], counts[p][b]);
     }
-    return;
-  }
-  if (t.thresholds != nullptr) {
-    // Bit output: one integer compare per value, NR * 8 <= 64 bits per pixel.
-    static_assert(NR * L <= kWordBits, "a tile's bits must fit one word");
-#pragma GCC unroll 16
     for (int p = 0; p < MR; ++p) {
-      Word bits = 0;
-#pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) {
-        const int slot = t.slot0 + b * L;
-        bits |= Word(Isa::threshold_bits(acc[p][b], t.kc_rows[p] + slot, t.thresholds + slot))
-                << (b * L);
-      }
-      insert_bits<Isa>(t.bits_out + p * t.bits_step, t.channel0, bits, t.valid);
-    }
-    return;
-  }
-  // Everything else (float output with a clamp or the zero-padding correction) goes through
-  // the integer counts. They are extracted in unrolled loops
-  // so that the accumulators stay in registers (indexing them with run-time p, b would put
-  // them on the stack for the whole tile).
-  std::int32_t counts[MR][NR][L];
-#pragma GCC unroll 16
-  for (int p = 0; p < MR; ++p) {
-#pragma GCC unroll 16
-    for (int b = 0; b < NR; ++b) Isa::store_i32(acc[p][b], counts[p][b]);
-  }
-  for (int p = 0; p < MR; ++p) {
-    for (int b = 0; b < NR; ++b) {
-      const int n = t.valid - b * L < L ? t.valid - b * L : L;
-      if (n <= 0) break;
-      const int slot = t.slot0 + b * L, channel = t.channel0 + b * L;
-      float* const row = t.out + p * t.out_step;
-      if (t.folded) {
-        float* out = row + channel;
-        for (int i = 0; i < n; ++i) out[i] = float(counts[p][b][i]) * t.scale[slot + i] + t.offset[slot + i];
-      } else {
-        write_block_float(*t.stage, counts[p][b], t.kc_rows[p], slot, n, row, channel);
+        const int n = t.valid - b * L < L ? t.valid - b * L : L;
+        if (n <= 0) break;
+        const int slot = t.slot0 + b * L, channel = t.channel0 + b * L;
+        float* const row = out0 + p * t.out_step;
+        if (t.folded) {
+          float* out = row + channel;
+          for (int i = 0; i < n; ++i) out[i] = float(counts[p][b][i]) * t.scale[slot + i] + t.offset[slot + i];
+        } else {
+          write_block_float(*t.stage, counts[p][b], kc_rows[p], slot, n, row, channel);
+        }
       }
     }
   }
