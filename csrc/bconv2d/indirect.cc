@@ -18,7 +18,10 @@
 namespace pocketbnn {
 namespace {
 
-constexpr int kTilesPerBlock = 8;
+constexpr int kTilesPerBlock = 32;
+// Input bytes a pixel block may span (its pixels' words plus the window's extra rows), so that
+// it stays in L1 next to one channel tile's weights while the channel tiles pass over it.
+constexpr std::size_t kBlockInputBytes = 16 * 1024;
 
 }  // namespace
 
@@ -37,6 +40,12 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   // split re-reads the weights).
   const std::size_t wanted_units = threads == 1 ? 1 : 4 * std::size_t(threads);
   int block_tiles = kTilesPerBlock;
+  const int window_rows = (a.kh - 1) * a.dilation_h + 1;
+  const auto block_input_bytes = [&](int tiles_in_block) {
+    return (std::size_t(tiles_in_block) * MR * a.stride_h * a.stride_w + std::size_t(window_rows) * a.in_w) *
+           a.in_words * sizeof(Word);
+  };
+  while (block_tiles > 8 && block_input_bytes(block_tiles) > kBlockInputBytes) block_tiles /= 2;
   while (block_tiles > 1 && (pixel_tiles + block_tiles - 1) / block_tiles < wanted_units) block_tiles /= 2;
   const std::size_t block_pixels = std::size_t(block_tiles) * MR;
   const std::size_t pixel_blocks = (pixels + block_pixels - 1) / block_pixels;
@@ -62,23 +71,25 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
   const std::vector<std::int32_t> interior_kc(slots, st.full_k);
 
-  parallel_for(threads, pixel_blocks * chunks, [&](int, std::size_t unit) {
-    // Per thread and kept across calls (no allocation per call once warm), for one pixel
-    // block: per tile its direct base (null: indirect), rows[tile][tap][MR] for indirect
-    // tiles, and per pixel its kc row.
-    static thread_local struct Scratch {
-      std::vector<const Word*> bases, rows;
-      std::vector<std::int32_t> kc;
-      std::vector<const std::int32_t*> kc_rows;
-    } scratch;
-    Scratch& s = scratch;  // one TLS lookup, not one per use
-    const auto at_least = [](auto& v, std::size_t n) {
-      if (v.size() < n) v.resize(n);
-    };
-    at_least(s.bases, block_tiles);
-    at_least(s.rows, block_pixels * taps);
-    at_least(s.kc_rows, block_pixels);
-    if (zero_pad) at_least(s.kc, block_pixels * slots);
+  // Per thread, for one pixel block: per tile its direct base (null: indirect),
+  // rows[tile][tap][MR] for indirect tiles, and per pixel its kc row. Allocated per call
+  // (a few KB), not thread_local: a TLS lookup in a shared library is a call, and the units
+  // of a small layer are short.
+  struct Scratch {
+    std::vector<const Word*> bases, rows;
+    std::vector<std::int32_t> kc;
+    std::vector<const std::int32_t*> kc_rows;
+  };
+  std::vector<Scratch> scratch(std::size_t(std::min<std::size_t>(threads, pixel_blocks * chunks)));
+  for (Scratch& s : scratch) {
+    s.bases.resize(block_tiles);
+    s.rows.resize(block_pixels * taps);
+    s.kc_rows.resize(block_pixels);
+    if (zero_pad) s.kc.resize(block_pixels * slots);
+  }
+
+  parallel_for(threads, pixel_blocks * chunks, [&](int thread, std::size_t unit) {
+    Scratch& s = scratch[std::size_t(thread)];
 
     // Locals, so that the per-pixel loop does not reload them after every store.
     const Word* const input = a.input;
