@@ -22,6 +22,8 @@ constexpr int kTilesPerBlock = 32;
 // Input bytes a pixel block may span (its pixels' words plus the window's extra rows), so that
 // it stays in L1 next to one channel tile's weights while the channel tiles pass over it.
 constexpr std::size_t kBlockInputBytes = 16 * 1024;
+// Binary MACs below which a work unit's setup (its indirection table) starts to show.
+constexpr double kMinUnitMacs = 4e6;
 
 }  // namespace
 
@@ -36,9 +38,15 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const bool zero_pad = a.pad_value == PadValue::kZero && touches_padding(a);
   const int threads = std::max(a.num_threads, 1);
 
-  // Several units per thread balance the load; one thread needs no splitting at all (every
-  // split re-reads the weights).
-  const std::size_t wanted_units = threads == 1 ? 1 : 4 * std::size_t(threads);
+  // Many units per thread balance the load (units are claimed one at a time, so with N equal
+  // units the last thread to finish idles for about one unit, 1/N of the whole), but each
+  // unit pays for its indirection setup: 4 to 16 units per thread, none much below
+  // kMinUnitMacs. One thread needs no splitting at all (every split re-reads the weights).
+  const double macs = double(pixels) * a.out_c * taps * a.in_c_per_group;
+  const std::size_t wanted_units =
+      threads == 1 ? 1
+                   : std::clamp<std::size_t>(std::size_t(macs / kMinUnitMacs), 4 * std::size_t(threads),
+                                             16 * std::size_t(threads));
   int block_tiles = kTilesPerBlock;
   const int window_rows = (a.kh - 1) * a.dilation_h + 1;
   const auto block_input_bytes = [&](int tiles_in_block) {
