@@ -43,6 +43,7 @@ std::vector<UKernelInfo> list_ukernels(const std::string& op) {
 #include "bitpack/ukernels.inc"
 #include "bconv2d/ukernels.inc"
 #include "bmaxpool/ukernels.inc"
+#include "float_ops/ukernels.inc"
 #undef PBNN_UKERNEL
   std::vector<UKernelInfo> selected;
   for (auto& k : all) {

@@ -15,6 +15,7 @@
 #include "bitpack/bitpack.h"
 #include "bmaxpool/bmaxpool.h"
 #include "core/cpu_features.h"
+#include "float_ops/float_ops.h"
 
 namespace pocketbnn {
 
@@ -26,6 +27,11 @@ struct unpack_f32 { using Fn = UnpackF32Fn; };
 struct unpack_i8 { using Fn = UnpackI8Fn; };
 struct bconv2d { using Fn = Bconv2dFn; };
 struct bmaxpool { using Fn = BmaxpoolFn; };
+struct float_depthwise2d { using Fn = FloatDepthwiseFn; };
+struct float_pool2d { using Fn = FloatPoolFn; };
+struct float_im2col { using Fn = FloatIm2colFn; };
+struct float_channel_affine { using Fn = FloatChannelAffineFn; };
+struct float_add { using Fn = FloatAddFn; };
 }  // namespace ops
 
 
@@ -75,6 +81,7 @@ const std::vector<UKernel<typename Op::Fn>>& table() {
 #include "bitpack/ukernels.inc"
 #include "bconv2d/ukernels.inc"
 #include "bmaxpool/ukernels.inc"
+#include "float_ops/ukernels.inc"
 #undef PBNN_UKERNEL
     return t;
   }();

@@ -14,6 +14,7 @@
 #include "bmaxpool/bmaxpool.h"
 #include "core/types.h"
 #include "dispatch/config.h"
+#include "float_ops/float_ops.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -169,6 +170,14 @@ void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeight
   a.num_threads = num_threads;
   if (a.batch == 0 || a.out_h == 0 || a.out_w == 0 || out_c == 0) return;
   nb::gil_scoped_release release;
+  if (bits && out_c % kWordBits != 0) {
+    // The kernels write every channel bit but leave the last word's padding bits as they
+    // were; clear them here so any buffer (np.empty included) comes back fully defined.
+    const Word keep = (Word{1} << (out_c % kWordBits)) - 1;
+    const std::size_t pixels = std::size_t(a.batch) * a.out_h * a.out_w;
+    Word* last = a.out_bits + out_last - 1;
+    for (std::size_t p = 0; p < pixels; ++p) last[p * out_last] &= keep;
+  }
   select_ukernel<ops::bconv2d>().fn(a);
 }
 
@@ -205,6 +214,142 @@ void bmaxpool(CArray<const Word> x, int kh, int kw, int stride_h, int stride_w, 
   select_ukernel<ops::bmaxpool>().fn(a);
 }
 
+// --- float ops (csrc/float_ops): NHWC float32, outputs preallocated by the caller ------------
+
+FloatWindow float_window(const CArray<const float>& x, int out_h, int out_w, int kh, int kw,
+                         int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top,
+                         int pad_left) {
+  require(x.ndim() == 4, "x must be 4-D (batch, height, width, channels), got " + shape_of(x));
+  require(kh >= 1 && kw >= 1 && stride_h >= 1 && stride_w >= 1 && dilation_h >= 1 &&
+              dilation_w >= 1, "kernel sizes, strides and dilations must be >= 1");
+  require(pad_top >= 0 && pad_left >= 0, "padding must be >= 0");
+  FloatWindow g;
+  g.batch = int(x.shape(0));
+  g.in_h = int(x.shape(1));
+  g.in_w = int(x.shape(2));
+  g.channels = int(x.shape(3));
+  g.out_h = out_h;
+  g.out_w = out_w;
+  g.kh = kh;
+  g.kw = kw;
+  g.stride_h = stride_h;
+  g.stride_w = stride_w;
+  g.dilation_h = dilation_h;
+  g.dilation_w = dilation_w;
+  g.pad_top = pad_top;
+  g.pad_left = pad_left;
+  return g;
+}
+
+void check_out4(const CArray<float>& out, std::size_t batch, std::size_t last, const char* what) {
+  require(out.ndim() == 4 && out.shape(0) == batch && out.shape(3) == last,
+          std::string(what) + " must have shape (" + std::to_string(batch) + ", out_h, out_w, " +
+              std::to_string(last) + "), got " + shape_of(out));
+}
+
+void float_depthwise2d(CArray<const float> x, CArray<const float> weights,
+                       CArray<const float> bias, int stride_h, int stride_w, int dilation_h,
+                       int dilation_w, int pad_top, int pad_left, bool relu, CArray<float> out,
+                       int num_threads) {
+  require(weights.ndim() == 3, "weights must be 3-D (kh, kw, channels), got " + shape_of(weights));
+  require(num_threads >= 1, "num_threads must be >= 1");
+  check_out4(out, x.ndim() == 4 ? x.shape(0) : 0, x.ndim() == 4 ? x.shape(3) : 0, "out");
+  DepthwiseArgs a;
+  a.g = float_window(x, int(out.shape(1)), int(out.shape(2)), int(weights.shape(0)),
+                     int(weights.shape(1)), stride_h, stride_w, dilation_h, dilation_w, pad_top,
+                     pad_left);
+  require(weights.shape(2) == std::size_t(a.g.channels), "weights must have the channels of x");
+  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == std::size_t(a.g.channels)),
+          "bias must have one value per channel");
+  a.input = x.data();
+  a.weights = weights.data();
+  a.bias = bias.is_valid() ? bias.data() : nullptr;
+  a.output = out.data();
+  a.relu = relu;
+  a.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_depthwise2d>().fn(a);
+}
+
+void float_pool2d(CArray<const float> x, int mode, int kh, int kw, int stride_h, int stride_w,
+                  int dilation_h, int dilation_w, int pad_top, int pad_left, CArray<float> out,
+                  int num_threads) {
+  require(mode >= 0 && mode <= 2, "mode must be 0 (max), 1 (avg incl. pad) or 2 (avg excl. pad)");
+  require(num_threads >= 1, "num_threads must be >= 1");
+  check_out4(out, x.ndim() == 4 ? x.shape(0) : 0, x.ndim() == 4 ? x.shape(3) : 0, "out");
+  FloatPoolArgs a;
+  a.g = float_window(x, int(out.shape(1)), int(out.shape(2)), kh, kw, stride_h, stride_w,
+                     dilation_h, dilation_w, pad_top, pad_left);
+  a.mode = PoolMode(mode);
+  a.input = x.data();
+  a.output = out.data();
+  a.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_pool2d>().fn(a);
+}
+
+void float_im2col(CArray<const float> x, int kh, int kw, int stride_h, int stride_w,
+                  int dilation_h, int dilation_w, int pad_top, int pad_left, CArray<float> out,
+                  int num_threads) {
+  require(num_threads >= 1, "num_threads must be >= 1");
+  const std::size_t c = x.ndim() == 4 ? x.shape(3) : 0;
+  require(kh >= 1 && kw >= 1, "kernel sizes must be >= 1");
+  check_out4(out, x.ndim() == 4 ? x.shape(0) : 0, std::size_t(kh) * kw * c, "out");
+  Im2colArgs a;
+  a.g = float_window(x, int(out.shape(1)), int(out.shape(2)), kh, kw, stride_h, stride_w,
+                     dilation_h, dilation_w, pad_top, pad_left);
+  a.input = x.data();
+  a.output = out.data();
+  a.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_im2col>().fn(a);
+}
+
+void float_channel_affine(CArray<const float> x, CArray<const float> scale,
+                          CArray<const float> shift, CArray<const float> pos,
+                          CArray<const float> neg, CArray<const float> post, float lo, float hi,
+                          CArray<float> out, int num_threads) {
+  const auto rc = rows_channels(x, "x");
+  require(num_threads >= 1, "num_threads must be >= 1");
+  require(out.ndim() == x.ndim() && out.size() == x.size() &&
+              out.shape(out.ndim() - 1) == rc.channels, "out must have the shape of x");
+  for (const auto* v : {&scale, &shift, &pos, &neg, &post}) {
+    require(v->ndim() == 1 && v->shape(0) == rc.channels,
+            "scale, shift, pos, neg and post need one value per channel (" +
+                std::to_string(rc.channels) + ")");
+  }
+  ChannelAffineArgs a;
+  a.input = x.data();
+  a.output = out.data();
+  a.rows = rc.rows;
+  a.channels = int(rc.channels);
+  a.scale = scale.data();
+  a.shift = shift.data();
+  a.pos = pos.data();
+  a.neg = neg.data();
+  a.post = post.data();
+  a.lo = lo;
+  a.hi = hi;
+  a.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_channel_affine>().fn(a);
+}
+
+void float_add(CArray<const float> a_, CArray<const float> b, CArray<float> out, bool relu,
+               int num_threads) {
+  require(num_threads >= 1, "num_threads must be >= 1");
+  require(a_.size() == out.size() && b.size() == out.size(), "a, b and out must have the same size");
+  FloatAddArgs a;
+  a.a = a_.data();
+  a.b = b.data();
+  a.output = out.data();
+  a.size = out.size();
+  a.relu = relu;
+  a.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_add>().fn(a);
+}
+
 }  // namespace
 }  // namespace pocketbnn
 
@@ -232,6 +377,17 @@ NB_MODULE(_core, m) {
         "thresholds"_a.none(), "out_float"_a.none(), "out_bits"_a.none(), "num_threads"_a);
   m.def("bmaxpool", &bmaxpool, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a, "pad_top"_a,
         "pad_left"_a, "out"_a, "num_threads"_a);
+  m.def("float_depthwise2d", &float_depthwise2d, "x"_a, "weights"_a, "bias"_a.none(),
+        "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a,
+        "relu"_a, "out"_a, "num_threads"_a);
+  m.def("float_pool2d", &float_pool2d, "x"_a, "mode"_a, "kh"_a, "kw"_a, "stride_h"_a,
+        "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "out"_a,
+        "num_threads"_a);
+  m.def("float_im2col", &float_im2col, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a,
+        "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "out"_a, "num_threads"_a);
+  m.def("float_channel_affine", &float_channel_affine, "x"_a, "scale"_a, "shift"_a, "pos"_a,
+        "neg"_a, "post"_a, "lo"_a, "hi"_a, "out"_a, "num_threads"_a);
+  m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);
   m.def("measure_clock_ghz", [](double seconds) {
     nb::gil_scoped_release release;
     return measure_clock_ghz(seconds);

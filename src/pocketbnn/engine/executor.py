@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -71,21 +72,42 @@ class _Plan:
         self._pool: list[tuple[list, list]] = []
         self._lock = threading.Lock()
 
-    def acquire(self) -> tuple[list, list]:
+    def acquire(self) -> _Workspace:
         with self._lock:
             if self._pool:
                 return self._pool.pop()
         env = [None] * self.num_inputs + [np.empty(s.shape, s.dtype) for s in self.value_specs[self.num_inputs:]]
         scratch = [[np.full(s.shape, step.op.scratch_fill, s.dtype) if s.dtype.kind == "f" else np.zeros(s.shape, s.dtype)
                     for s in step.scratch] for step in self.steps]
-        return env, scratch
+        # Buffers never move, so every step is bound once here; steps that read a graph input
+        # (a new array each run) are bound per run.
+        calls: list = []
+        late: list[int] = []
+        for k, step in enumerate(self.steps):
+            if any(i < self.num_inputs for i in step.inputs):
+                calls.append(None)
+                late.append(k)
+            else:
+                calls.append(step.op.bind([env[i] for i in step.inputs], [env[i] for i in step.outputs], scratch[k]))
+        return _Workspace(env, scratch, calls, late)
 
-    def release(self, workspace: tuple[list, list]) -> None:
-        env = workspace[0]
+    def release(self, workspace: _Workspace) -> None:
+        env, calls = workspace.env, workspace.calls
         for k in range(self.num_inputs):
             env[k] = None
+        for k in workspace.late:
+            calls[k] = None
         with self._lock:
             self._pool.append(workspace)
+
+
+class _Workspace(NamedTuple):
+    """One set of buffers (values, per-step scratch) and the steps bound to them."""
+
+    env: list
+    scratch: list
+    calls: list
+    late: list[int]
 
 
 @dataclass
@@ -223,16 +245,22 @@ class Interpreter:
         arrays = self._check_inputs(inputs)
         plan = self._plan(tuple(x.shape for x in arrays))
         workspace = plan.acquire()
-        env, scratch = workspace
+        env, calls = workspace.env, workspace.calls
         try:
             env[:len(arrays)] = arrays
-            clock = time.perf_counter
-            for k, step in enumerate(plan.steps):
-                if timings is not None:
+            for k in workspace.late:
+                step = plan.steps[k]
+                calls[k] = step.op.bind([env[i] for i in step.inputs], [env[i] for i in step.outputs],
+                                        workspace.scratch[k])
+            if timings is None:
+                for call in calls:
+                    call()
+            else:
+                clock = time.perf_counter
+                for call, times in zip(calls, timings):
                     t0 = clock()
-                step.op.run([env[i] for i in step.inputs], [env[i] for i in step.outputs], scratch[k])
-                if timings is not None:
-                    timings[k].append((clock() - t0) * 1e3)
+                    call()
+                    times.append((clock() - t0) * 1e3)
             results = [env[i].copy() for i in plan.outputs]
         finally:
             plan.release(workspace)

@@ -39,6 +39,18 @@ def _require_array(x: object, name: str, dtype: type, ndim: int) -> np.ndarray:
     return x
 
 
+def _output(out: np.ndarray | None, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """``out`` checked against the expected shape and dtype, or a new array."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray) or out.dtype != dtype or out.shape != shape:
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise ValueError(f"out must be a {np.dtype(dtype)} array of shape {shape}, got {got}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError("out must be C-contiguous and writeable")
+    return out
+
+
 def _per_channel(v: object, name: str, channels: int, dtype: type) -> np.ndarray:
     if isinstance(v, np.ndarray) and v.dtype == dtype and v.shape == (channels,) and v.flags.c_contiguous:
         return v
@@ -111,6 +123,7 @@ def bconv2d(
     clamp: tuple[int, int] | None = None,
     thresholds: np.ndarray | None = None,
     num_threads: int | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Binary convolution of packed NHWC input with packed OHWI weights (see module doc).
 
@@ -120,13 +133,18 @@ def bconv2d(
         in_channels: true input channel count (taken from ``weights`` if a
             :class:`BconvWeights`).
         stride, dilation: ints or (h, w) pairs.
-        padding: ``"valid"`` or ``"same"`` (TensorFlow's rule: the smaller half before).
+        padding: ``"valid"``, ``"same"`` (TensorFlow's rule: the smaller half before), or
+            explicit ``(top, bottom, left, right)`` pixel counts.
         pad_value: what SAME padding holds, ``1`` (+1, free) or ``0`` (adds 0 to the dot).
         groups: channel groups (with a raw weights array).
         multiplier, bias: float32 per output channel (default 1 and 0); float output.
         clamp: ``(lo, hi)`` applied to the integer dot product before the multiplier.
         thresholds: int32 per output channel; selects bit-packed output, bit = dot < t.
         num_threads: threads for this call (default: :func:`set_num_threads`).
+        out: an already-allocated C-contiguous output of the shape and dtype described under
+            Returns; it is overwritten completely (bit-packed output included: every channel
+            bit and the last word's padding bits, which are set to 0, so ``np.empty`` will
+            do) and returned.
 
     Returns:
         float32 ``(batch, out_h, out_w, out_channels)``, or with ``thresholds`` uint64
@@ -155,8 +173,8 @@ def bconv2d(
     if pad_value not in (0, 1):
         raise ValueError(f"pad_value must be 0 or 1, got {pad_value!r}")
     kh, kw = weights.kernel_size
-    out_h, pad_top = window_geometry(x.shape[1], kh, sh, dh, padding)
-    out_w, pad_left = window_geometry(x.shape[2], kw, sw, dw, padding)
+    out_h, pad_top = window_geometry(x.shape[1], kh, sh, dh, padding, axis=0)
+    out_w, pad_left = window_geometry(x.shape[2], kw, sw, dw, padding, axis=1)
     c = weights.out_channels
     lo, hi = (_INT32_MIN, _INT32_MAX) if clamp is None else clamp
     if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and lo <= hi):
@@ -168,13 +186,13 @@ def bconv2d(
                 "with bitpacked_output_params()"
             )
         thresholds = _per_channel(thresholds, "thresholds", c, np.int32)
-        out_bits = np.zeros((x.shape[0], out_h, out_w, packed_words(c)), dtype=np.uint64)
+        out_bits = _output(out, (x.shape[0], out_h, out_w, packed_words(c)), np.uint64)
         out_float = None
     else:
         multiplier = np.ones(c, np.float32) if multiplier is None else _per_channel(
             multiplier, "multiplier", c, np.float32)
         bias = np.zeros(c, np.float32) if bias is None else _per_channel(bias, "bias", c, np.float32)
-        out_float = np.empty((x.shape[0], out_h, out_w, c), dtype=np.float32)
+        out_float = _output(out, (x.shape[0], out_h, out_w, c), np.float32)
         out_bits = None
     _core.bconv2d(
         x, weights.weights, weights._packed, sh, sw, dh, dw, pad_top, pad_left, pad_value,
@@ -198,7 +216,8 @@ def bdense(
             :class:`BconvWeights` built from it reshaped to ``(out, 1, 1, words)``.
         in_features: true input feature count (not needed with a :class:`BconvWeights`).
         **kwargs: ``multiplier``, ``bias``, ``clamp``, ``thresholds``, ``num_threads`` as in
-            :func:`bconv2d`.
+            :func:`bconv2d`; ``out``: an already-allocated ``(batch, out_features)`` float32
+            or ``(batch, ceil(out_features / 64))`` uint64 output, returned.
 
     Returns:
         float32 ``(batch, out_features)``, or uint64 ``(batch, ceil(out_features / 64))``.
@@ -207,8 +226,13 @@ def bdense(
     if not isinstance(weights, BconvWeights):
         _require_array(weights, "weights", np.uint64, 2)
         weights = weights.reshape(weights.shape[0], 1, 1, weights.shape[1])
-    out = bconv2d(x.reshape(1, x.shape[0], 1, x.shape[1]), weights, in_features, **kwargs)
-    return out.reshape(x.shape[0], out.shape[-1])
+    out = kwargs.pop("out", None)
+    if out is not None:
+        if not isinstance(out, np.ndarray) or out.ndim != 2 or not out.flags.c_contiguous:
+            raise ValueError("out must be a C-contiguous 2-D array (batch, out_features or words)")
+        kwargs["out"] = out.reshape(1, out.shape[0], 1, out.shape[1])
+    result = bconv2d(x.reshape(1, x.shape[0], 1, x.shape[1]), weights, in_features, **kwargs)
+    return out if out is not None else result.reshape(x.shape[0], result.shape[-1])
 
 
 def bitpacked_output_params(

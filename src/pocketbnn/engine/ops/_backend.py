@@ -1,15 +1,26 @@
-"""The engine's one seam to the compiled binary kernels.
+"""The engine's one seam to the compiled core.
 
-Calls the core (``pocketbnn._core``) with the engine's preplanned output buffers, so a run
-allocates nothing; ``pocketbnn.kernels`` wraps the same calls for users, allocating outputs.
-Weights are re-laid out once per model by ``kernels.BconvWeights``.
+Binary ops go through the public kernels API (``pocketbnn.kernels``) with ``out=``, writing
+into the engine's preplanned buffers, so a run allocates nothing; weights are re-laid out once
+per model by ``kernels.BconvWeights``. Float ops (``csrc/float_ops``) are called directly on the
+core: they are engine-internal and their arguments are checked once when a plan is built.
+
+Ops bind their calls once per workspace (``Op.bind``): each ``bind_*`` below returns a
+zero-argument callable with every argument already resolved, so the executor's hot loop is
+one call per node.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from pocketbnn import _core, kernels
+
+# float_pool2d modes (csrc/float_ops/float_ops.h PoolMode).
+POOL_MAX, POOL_AVG_INCLUDE_PAD, POOL_AVG_EXCLUDE_PAD = 0, 1, 2
+INF = float("inf")
 
 
 def pack(x: np.ndarray, out: np.ndarray) -> None:
@@ -17,22 +28,57 @@ def pack(x: np.ndarray, out: np.ndarray) -> None:
     _core.bitpack_f32(x, out)
 
 
+def bind_pack(x: np.ndarray, out: np.ndarray):
+    return partial(_core.bitpack_f32, x, out)
+
+
 def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int) -> kernels.BconvWeights:
     """Packed OHWI weights, re-laid out for the micro-kernels."""
     return kernels.BconvWeights(np.ascontiguousarray(weights), in_channels_per_group * groups, groups=groups)
 
 
-def bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, thresholds, num_threads) -> None:
-    """Binary convolution into ``out`` (float32, or uint64 when ``thresholds`` is given); the
-    output size, and so the bottom/right padding, is ``out``'s."""
+def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, thresholds, num_threads):
+    """Binary convolution into ``out`` (float32, or uint64 when ``thresholds`` is given; the
+    kernel overwrites every word, so no zeroing); the output size, and so the bottom/right
+    padding, is ``out``'s."""
     packed_out = thresholds is not None
-    if packed_out:
-        out.fill(0)  # the kernel sets bits into a zeroed buffer (kernels.bconv2d allocates np.zeros)
-    _core.bconv2d(x, kernel.weights, kernel._packed, window.sh, window.sw, window.dh, window.dw,
-                  window.top, window.left, pad_value, multiplier, bias, clamp[0], clamp[1], thresholds,
-                  None if packed_out else out, out if packed_out else None, num_threads)
+    return partial(kernels.bconv2d, x, kernel, stride=(window.sh, window.sw), dilation=(window.dh, window.dw),
+                   padding=(window.top, window.bottom, window.left, window.right), pad_value=pad_value,
+                   multiplier=None if packed_out else multiplier, bias=None if packed_out else bias,
+                   clamp=None if packed_out else tuple(clamp), thresholds=thresholds,
+                   num_threads=num_threads, out=out)
 
 
-def bmaxpool2d(x, out, *, window, num_threads) -> None:
+def bind_bmaxpool2d(x, out, *, window, num_threads):
     """Binary max-pool (AND over the window) into ``out``."""
-    _core.bmaxpool(x, window.kh, window.kw, window.sh, window.sw, window.top, window.left, out, num_threads)
+    return partial(kernels.bmaxpool, x, (window.kh, window.kw), (window.sh, window.sw),
+                   padding=(window.top, window.bottom, window.left, window.right),
+                   num_threads=num_threads, out=out)
+
+
+def _geometry(window):
+    return (window.kh, window.kw, window.sh, window.sw, window.dh, window.dw, window.top, window.left)
+
+
+def bind_depthwise2d(x, weights, bias, out, *, window, relu, num_threads):
+    """Depthwise conv, ``weights`` ``[kh, kw, C]``, zero padding, optional fused ReLU."""
+    return partial(_core.float_depthwise2d, x, weights, bias, window.sh, window.sw, window.dh, window.dw,
+                   window.top, window.left, relu, out, num_threads)
+
+
+def bind_pool2d(x, out, *, mode, window, num_threads):
+    return partial(_core.float_pool2d, x, mode, *_geometry(window), out, num_threads)
+
+
+def bind_im2col(x, col, *, window, num_threads):
+    """``col[n, oy, ox, (ky*kw + kx)*C + c]`` = padded input (zeros outside the image)."""
+    return partial(_core.float_im2col, x, *_geometry(window), col, num_threads)
+
+
+def bind_channel_affine(x, out, scale, shift, pos, neg, post, lo=-INF, hi=INF, *, num_threads):
+    r"""Per channel: $z = x a + b$; $z = (z \ge 0 ? p : n) z + q$; clamp to [lo, hi]."""
+    return partial(_core.float_channel_affine, x, scale, shift, pos, neg, post, lo, hi, out, num_threads)
+
+
+def bind_add(a, b, out, *, relu=False, num_threads):
+    return partial(_core.float_add, a, b, out, relu, num_threads)

@@ -7,6 +7,10 @@ buffers it needs, and runs into preallocated outputs::
     op = OPS[node.op](node.attrs, node.params)
     out_specs = op.infer(in_specs)
     op.run(ins, outs, scratch)      # scratch: arrays shaped as op.scratch(in_specs) says
+    call = op.bind(ins, outs, scratch); call()   # the same, arguments resolved once
+
+The executor binds every step once per workspace (its buffers never move) and its hot loop
+just calls the bound callables. An op overrides ``run`` or ``bind`` (each defaults to the other).
 
 Op objects are read-only after construction, so one op serves concurrent runs; all mutable
 state lives in the per-run buffers.
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -83,7 +88,13 @@ class Op:
     scratch_fill: ClassVar[float] = 0.0
 
     def run(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray]) -> None:
-        raise NotImplementedError
+        if type(self).bind is Op.bind:
+            raise NotImplementedError(f"{type(self).__name__} overrides neither run nor bind")
+        self.bind(ins, outs, scratch)()
+
+    def bind(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray]) -> Callable[[], None]:
+        """A zero-argument callable running the op on these buffers (which must stay put)."""
+        return partial(self.run, ins, outs, scratch)
 
 
 # --- attribute and parameter checks (raise ModelFormatError naming the field) -----------------

@@ -8,13 +8,14 @@ $d = \sum (\pm 1)(\pm 1)$ of the input window and the packed OHWI weights, then
 
 * float output: $y_c = \mathrm{clamp}(d, lo, hi)\, m_c + b_c$;
 * packed output: bit $c$ = $[d < \tau_c]$, i.e. $y_c < 0$ for the thresholds $\tau$ the converter
-  derived from $(m, b, lo, hi)$ (``pocketbnn.kernels.bconv2d_thresholds``).
+  derived from $(m, b, lo, hi)$ (``pocketbnn.kernels.bitpacked_output_params``).
 
 Padding with ``pad_value`` 1 reads padded pixels as +1 (bit 0, free); 0 makes padded taps
 contribute nothing (the kernels add a per-position correction). A 2-D input ``[N, words]`` is
 a binary dense layer, run as a 1x1 convolution.
 
-The arithmetic runs in the compiled kernels (``_backend``), never in numpy.
+The arithmetic runs in the compiled kernels (``pocketbnn.kernels`` with ``out=``, through
+``_backend``), never in numpy.
 """
 
 from __future__ import annotations
@@ -45,8 +46,8 @@ class Quantize(Op):
             raise ModelFormatError(f"quantize takes a float32 tensor, got {x}")
         return [TensorSpec(x.shape[:-1] + (words(x.shape[-1]),), U64, x.shape[-1])]
 
-    def run(self, ins, outs, scratch):
-        _backend.pack(ins[0], outs[0])
+    def bind(self, ins, outs, scratch):
+        return _backend.bind_pack(ins[0], outs[0])
 
 
 def _packed_input(op: Op, spec: TensorSpec) -> None:
@@ -102,14 +103,14 @@ class BConv2d(Op):
             return [TensorSpec(lead + (self.out_channels,), F32)]
         return [TensorSpec(lead + (words(self.out_channels),), U64, self.out_channels)]
 
-    def run(self, ins, outs, scratch):
+    def bind(self, ins, outs, scratch):
         x, out = ins[0], outs[0]
-        if x.ndim == 2:
+        if x.ndim == 2:  # binary dense: a 1x1 convolution over a 1-pixel image (views, no copies)
             x = x.reshape(x.shape[0], 1, 1, x.shape[1])
             out = out.reshape(out.shape[0], 1, 1, out.shape[1])
-        _backend.bconv2d(x, self.kernel, out, window=self.window, pad_value=self.pad_value,
-                         clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
-                         thresholds=self.thresholds, num_threads=self.num_threads)
+        return _backend.bind_bconv2d(x, self.kernel, out, window=self.window, pad_value=self.pad_value,
+                                     clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
+                                     thresholds=self.thresholds, num_threads=self.num_threads)
 
 
 @register("bmaxpool2d")
@@ -130,5 +131,5 @@ class BMaxPool2d(Op):
         n, _, _, oh, ow = self.window.output_hw(x, "bmaxpool2d")
         return [TensorSpec((n, oh, ow, x.shape[3]), U64, x.channels)]
 
-    def run(self, ins, outs, scratch):
-        _backend.bmaxpool2d(ins[0], outs[0], window=self.window, num_threads=self.num_threads)
+    def bind(self, ins, outs, scratch):
+        return _backend.bind_bmaxpool2d(ins[0], outs[0], window=self.window, num_threads=self.num_threads)

@@ -1,15 +1,34 @@
 """Element-wise float ops on the last (channel) axis: affine, activations, add, mul, sign.
 
 Per-channel parameters are float32 vectors over the last axis (length C, or 1 to broadcast).
+Scale/shift, ReLU, clamp and the PReLU family run in one compiled per-channel kernel
+(``float_channel_affine``), same-shape add in ``float_add``; the rest is numpy.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops import _backend
 from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_choice, attr_float, attr_int,
                                        channel_vector, param, register)
+
+
+def _identity(channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Read-only ones and zeros of length ``channels`` (identity affine parameters)."""
+    pair = _IDENTITY.get(channels)
+    if pair is None:
+        pair = (np.ones(channels, np.float32), np.zeros(channels, np.float32))
+        for v in pair:
+            v.flags.writeable = False
+        pair = _IDENTITY.setdefault(channels, pair)
+    return pair
+
+
+_IDENTITY: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
 class _Unary(Op):
@@ -45,9 +64,10 @@ class ScaleShift(_PerChannel):
         self.scale = channel_vector(params, "scale", self.channels, default=1.0)
         self.shift = channel_vector(params, "shift", self.channels, default=0.0)
 
-    def run(self, ins, outs, scratch):
-        np.multiply(ins[0], self.scale, out=outs[0])
-        np.add(outs[0], self.shift, out=outs[0])
+    def bind(self, ins, outs, scratch):
+        ones, zeros = _identity(self.channels)
+        return _backend.bind_channel_affine(ins[0], outs[0], self.scale, self.shift, ones, ones, zeros,
+                                            num_threads=self.num_threads)
 
 
 @register("prelu")
@@ -69,26 +89,23 @@ class PRelu(_PerChannel):
         self.neg = channel_vector(params, "neg_slope", c)
         self.bias_y = channel_vector(params, "bias_y", c, default=0.0)
 
-    def scratch(self, inputs):
-        return [TensorSpec(inputs[0].shape, F32), TensorSpec(inputs[0].shape, np.dtype(bool))]
+        self.minus_bias_x = np.ascontiguousarray(-self.bias_x)
+        self.minus_bias_y = np.ascontiguousarray(-self.bias_y)
 
-    def run(self, ins, outs, scratch):
-        z, negative = scratch
-        out = outs[0]
-        np.subtract(ins[0], self.bias_x, out=z)
-        np.less(z, 0, out=negative)
-        np.multiply(z, self.pos, out=out)
-        np.multiply(z, self.neg, out=z)
-        np.copyto(out, z, where=negative)
-        np.subtract(out, self.bias_y, out=out)
+    def bind(self, ins, outs, scratch):
+        ones, _ = _identity(self.channels)
+        return _backend.bind_channel_affine(ins[0], outs[0], ones, self.minus_bias_x, self.pos, self.neg,
+                                            self.minus_bias_y, num_threads=self.num_threads)
 
 
 @register("relu")
 class Relu(_Unary):
     r"""$y = \max(x, 0)$."""
 
-    def run(self, ins, outs, scratch):
-        np.maximum(ins[0], 0, out=outs[0])
+    def bind(self, ins, outs, scratch):
+        ones, zeros = _identity(ins[0].shape[-1])
+        return _backend.bind_channel_affine(ins[0], outs[0], ones, zeros, ones, ones, zeros, lo=0.0,
+                                            num_threads=self.num_threads)
 
 
 @register("clamp")
@@ -99,8 +116,10 @@ class Clamp(_Unary):
         super().__init__(attrs, params)
         self.lo, self.hi = attr_float(attrs, "lo"), attr_float(attrs, "hi")
 
-    def run(self, ins, outs, scratch):
-        np.clip(ins[0], self.lo, self.hi, out=outs[0])
+    def bind(self, ins, outs, scratch):
+        ones, zeros = _identity(ins[0].shape[-1])
+        return _backend.bind_channel_affine(ins[0], outs[0], ones, zeros, ones, ones, zeros, lo=self.lo,
+                                            hi=self.hi, num_threads=self.num_threads)
 
 
 @register("hardsigmoid")
@@ -186,8 +205,11 @@ class _Binary(Op):
 class Add(_Binary):
     r"""$y = a + b$."""
 
-    def run(self, ins, outs, scratch):
-        np.add(ins[0], ins[1], out=outs[0])
+    def bind(self, ins, outs, scratch):
+        a, b, out = ins[0], ins[1], outs[0]
+        if a.shape == b.shape == out.shape:
+            return _backend.bind_add(a, b, out, num_threads=self.num_threads)
+        return partial(np.add, a, b, out=out)
 
 
 @register("mul")

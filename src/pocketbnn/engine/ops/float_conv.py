@@ -6,9 +6,12 @@ float32 or int8 codes with a per-output-channel scale (see ``base.float_weights`
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
 from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops import _backend
 from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_int, channel_vector, float_weights,
                                        register)
 from pocketbnn.engine.ops.window import Window
@@ -19,8 +22,10 @@ class Conv2d(Op):
     r"""$y[n,oy,ox,o] = b_o + \sum_{ky,kx,i} x_{pad}[n, oy s_h + ky d_h, ox s_w + kx d_w, g(o) C_g + i]
     \, w[ky,kx,i,o]$, zero padding, ``groups`` channel groups of $C_g$ inputs each.
 
-    Runs as one GEMM over im2col columns (groups = 1), a per-tap multiply-add (depthwise:
-    one input channel per group), or one GEMM per group otherwise.
+    Runs as one GEMM over im2col columns (groups = 1; im2col in the compiled core, GEMM by
+    numpy's BLAS), the compiled depthwise kernel (one input and one output channel per group),
+    or numpy per-tap / per-group code otherwise (depthwise with a channel multiplier, other
+    grouped convolutions).
     """
 
     def __init__(self, attrs, params):
@@ -35,6 +40,10 @@ class Conv2d(Op):
         self.in_channels = cg * self.groups
         self.bias = channel_vector(params, "bias", cout) if "bias" in params else None
         self.depthwise = cg == 1 and self.groups > 1
+        # One input and one output channel per group: the compiled depthwise kernel.
+        self.native_depthwise = self.depthwise and cout == self.groups
+        self.dw_weights = np.ascontiguousarray(self.weights[:, :, 0, :]) if self.native_depthwise else None
+        self.native_im2col = self.groups == 1
         self.pointwise = (kh, kw) == (1, 1) and not self.window.padded and (self.window.sh, self.window.sw) == (1, 1)
         # Per-group GEMM operands, [K, Cout/groups] each.
         og = cout // self.groups
@@ -51,6 +60,10 @@ class Conv2d(Op):
     def scratch(self, inputs):
         (x,), out = inputs, self.infer(inputs)[0]
         n, oh, ow, cout = out.shape
+        if self.native_depthwise or self.pointwise:
+            return []
+        if self.native_im2col:
+            return [TensorSpec((n, oh, ow, self.gemm_weights[0].shape[0]), F32)]
         bufs = [TensorSpec(self.window.padded_shape(x), F32)] if self.window.padded else []
         if self.depthwise:
             mult = cout // self.in_channels
@@ -64,7 +77,26 @@ class Conv2d(Op):
                 bufs.append(TensorSpec((n * oh * ow, cout // self.groups), F32))
         return bufs
 
-    def run(self, ins, outs, scratch):
+    def bind(self, ins, outs, scratch):
+        x, out = ins[0], outs[0]
+        nt = self.num_threads
+        if self.native_depthwise:
+            return _backend.bind_depthwise2d(x, self.dw_weights, self.bias, out, window=self.window, relu=False,
+                                             num_threads=nt)
+        if self.pointwise or self.native_im2col:
+            cols = x if self.pointwise else scratch[0]
+            calls = [] if self.pointwise else [_backend.bind_im2col(x, cols, window=self.window, num_threads=nt)]
+            calls.append(partial(np.matmul, cols.reshape(-1, cols.shape[3]), self.gemm_weights[0],
+                                 out=out.reshape(-1, out.shape[3])))
+            if self.bias is not None:
+                c = out.shape[3]
+                ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
+                calls.append(_backend.bind_channel_affine(out, out, ones, self.bias, ones, ones, zeros,
+                                                          num_threads=nt))
+            return calls[0] if len(calls) == 1 else partial(_call_all, tuple(calls))
+        return partial(self.run_numpy, ins, outs, scratch)
+
+    def run_numpy(self, ins, outs, scratch):
         x, out = ins[0], outs[0]
         scratch = list(scratch)
         if self.window.padded:
@@ -111,6 +143,11 @@ class Conv2d(Op):
             else:
                 np.multiply(view, w, out=tmp)
                 np.add(out, tmp, out=out)
+
+
+def _call_all(calls) -> None:
+    for call in calls:
+        call()
 
 
 @register("dense")

@@ -1,10 +1,14 @@
-"""Float pooling on NHWC float32: max, average (padding counted or not), global average."""
+"""Float pooling on NHWC float32: max, average (padding counted or not), global average.
+
+Max and average pooling run in the compiled core (``csrc/float_ops``), which handles the
+padding itself (no padded copy)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops import _backend
 from pocketbnn.engine.ops.base import F32, Op, TensorSpec, register
 from pocketbnn.engine.ops.window import Window
 
@@ -21,28 +25,19 @@ class _Pool(Op):
         n, _, _, oh, ow = self.window.output_hw(inputs[0], self.name)
         return [TensorSpec((n, oh, ow, inputs[0].shape[3]), F32)]
 
-    def scratch(self, inputs):
-        return [TensorSpec(self.window.padded_shape(inputs[0]), F32)] if self.window.padded else []
+    mode: int
 
-    def _padded(self, x, scratch):
-        return self.window.fill_padded(x, scratch[0]) if self.window.padded else x
+    def bind(self, ins, outs, scratch):
+        return _backend.bind_pool2d(ins[0], outs[0], mode=self.mode, window=self.window,
+                                    num_threads=self.num_threads)
 
 
 @register("maxpool2d")
 class MaxPool2d(_Pool):
     r"""$y[n,oy,ox,c] = \max_{ky,kx} x[n, oy s_h - p_t + ky d_h, ox s_w - p_l + kx d_w, c]$;
-    padded positions never win (the padded buffer is filled with $-\infty$)."""
+    padded positions never win (they are skipped)."""
 
-    scratch_fill = -np.inf
-
-    def run(self, ins, outs, scratch):
-        x, out = self._padded(ins[0], scratch), outs[0]
-        _, oh, ow, _ = out.shape
-        for ky, kx, view in self.window.taps(x, oh, ow):
-            if ky == 0 and kx == 0:
-                np.copyto(out, view)
-            else:
-                np.maximum(out, view, out=out)
+    mode = _backend.POOL_MAX
 
 
 @register("avgpool2d")
@@ -54,33 +49,7 @@ class AvgPool2d(_Pool):
     def __init__(self, attrs, params):
         super().__init__(attrs, params)
         self.count_include_pad = bool(attrs.get("count_include_pad", True))
-        self._divisors: dict[tuple[int, int], np.ndarray] = {}
-
-    def infer(self, inputs):
-        specs = super().infer(inputs)
-        _, h, w, oh, ow = self.window.output_hw(inputs[0], self.name)
-        # Depends on H, W only; computed once per planned input size, read by every run.
-        self._divisors[(h, w)] = self._divisor(h, w, oh, ow)
-        return specs
-
-    def _divisor(self, h, w, oh, ow):
-        if self.count_include_pad:
-            return np.float32(self.window.kh * self.window.kw)
-        inside = np.pad(np.ones((1, h, w, 1), np.float32),
-                        ((0, 0), (self.window.top, self.window.bottom), (self.window.left, self.window.right), (0, 0)))
-        count = sum(view for _, _, view in self.window.taps(inside, oh, ow))
-        return np.ascontiguousarray(count[0])
-
-    def run(self, ins, outs, scratch):
-        divisor = self._divisors[ins[0].shape[1:3]]
-        x, out = self._padded(ins[0], scratch), outs[0]
-        _, oh, ow, _ = out.shape
-        for ky, kx, view in self.window.taps(x, oh, ow):
-            if ky == 0 and kx == 0:
-                np.copyto(out, view)
-            else:
-                np.add(out, view, out=out)
-        np.divide(out, divisor, out=out)
+        self.mode = _backend.POOL_AVG_INCLUDE_PAD if self.count_include_pad else _backend.POOL_AVG_EXCLUDE_PAD
 
 
 @register("global_avgpool")

@@ -1,0 +1,104 @@
+// Float ops of the engine on NHWC float32 (the float layers around the binary kernels):
+// depthwise convolution, max / average pooling, im2col for float GEMM, per-channel affine with
+// a two-slope activation, element-wise add. Plain loops over the channel axis, written so the
+// compiler vectorizes them; compiled once per ISA (kernels.inc) and picked by the dispatch
+// table like the binary kernels. Float GEMM itself stays with numpy's BLAS.
+//
+// Geometry (all ops with a window): output pixel (oy, ox) reads input rows
+// iy = oy * stride_h - pad_top + ky * dilation_h and columns ix likewise; taps outside the image
+// are zero (convolution, im2col, average pooling) or skipped (max pooling). Bottom/right padding
+// is implied by out_h / out_w.
+#pragma once
+
+#include <cstddef>
+
+namespace pocketbnn {
+
+struct FloatWindow {
+  int batch = 0, in_h = 0, in_w = 0, channels = 0;
+  int out_h = 0, out_w = 0;
+  int kh = 1, kw = 1, stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  int pad_top = 0, pad_left = 0;
+};
+
+// y[n,oy,ox,c] = bias[c] + sum_{ky,kx} x[n,iy,ix,c] * w[ky,kx,c], then max(y, 0) if relu.
+// weights: [kh, kw, channels]; bias may be null (0).
+struct DepthwiseArgs {
+  FloatWindow g;
+  const float* input = nullptr;
+  const float* weights = nullptr;
+  const float* bias = nullptr;
+  float* output = nullptr;
+  bool relu = false;
+  int num_threads = 1;
+};
+using FloatDepthwiseFn = void (*)(const DepthwiseArgs&);
+
+// kMax: max over taps inside the image (a window holds at least one);
+// kAvgIncludePad: sum / (kh * kw); kAvgExcludePad: sum / (taps inside the image).
+enum class PoolMode : int { kMax = 0, kAvgIncludePad = 1, kAvgExcludePad = 2 };
+struct FloatPoolArgs {
+  FloatWindow g;
+  PoolMode mode = PoolMode::kMax;
+  const float* input = nullptr;
+  float* output = nullptr;
+  int num_threads = 1;
+};
+using FloatPoolFn = void (*)(const FloatPoolArgs&);
+
+// col[n,oy,ox, (ky*kw + kx)*channels + c] = x[n,iy,ix,c] (0 outside the image): the im2col
+// matrix whose product with HWIO weights reshaped to [kh*kw*channels, out] is the convolution.
+struct Im2colArgs {
+  FloatWindow g;
+  const float* input = nullptr;
+  float* output = nullptr;
+  int num_threads = 1;
+};
+using FloatIm2colFn = void (*)(const Im2colArgs&);
+
+// Over rows x channels, per channel c:
+//   z = x * scale[c] + shift[c];  z = (z >= 0 ? pos[c] : neg[c]) * z + post[c];
+//   y = min(max(z, lo), hi).
+// Covers BN scale/shift, ReLU, PReLU, DPReLU and RPReLU. All five vectors are required.
+// output may be input (in place); no other overlap.
+struct ChannelAffineArgs {
+  const float* input = nullptr;
+  float* output = nullptr;
+  std::size_t rows = 0;
+  int channels = 0;
+  const float *scale = nullptr, *shift = nullptr, *pos = nullptr, *neg = nullptr, *post = nullptr;
+  float lo = 0, hi = 0;
+  int num_threads = 1;
+};
+using FloatChannelAffineFn = void (*)(const ChannelAffineArgs&);
+
+// out[i] = a[i] + b[i] (then max(., 0) if relu) for i < size. out may alias a or b.
+struct FloatAddArgs {
+  const float* a = nullptr;
+  const float* b = nullptr;
+  float* output = nullptr;
+  std::size_t size = 0;
+  bool relu = false;
+  int num_threads = 1;
+};
+using FloatAddFn = void (*)(const FloatAddArgs&);
+
+#define PBNN_FLOAT_OPS_DECLARE                               \
+  void float_depthwise2d(const DepthwiseArgs& args);         \
+  void float_pool2d(const FloatPoolArgs& args);              \
+  void float_im2col(const Im2colArgs& args);                 \
+  void float_channel_affine(const ChannelAffineArgs& args);  \
+  void float_add(const FloatAddArgs& args);
+
+namespace portable {
+PBNN_FLOAT_OPS_DECLARE
+}
+namespace avx2 {
+PBNN_FLOAT_OPS_DECLARE
+}
+namespace avx512_vpopcnt {
+PBNN_FLOAT_OPS_DECLARE
+}
+#undef PBNN_FLOAT_OPS_DECLARE
+
+}  // namespace pocketbnn

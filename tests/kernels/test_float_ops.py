@@ -1,0 +1,143 @@
+"""Float ops of the compiled core (csrc/float_ops) under every ISA, against numpy references."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pocketbnn import _core
+
+geometry = dict(batch=st.integers(1, 2), height=st.integers(1, 9), width=st.integers(1, 9),
+                channels=st.integers(1, 40), kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+                stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+                dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+                pads=st.tuples(st.integers(0, 2), st.integers(0, 2), st.integers(0, 2), st.integers(0, 2)),
+                threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**32 - 1))
+
+
+def _out_hw(h, w, kernel, stride, dilation, pads):
+    t, b, l, r = pads
+    oh = (h + t + b - dilation[0] * (kernel[0] - 1) - 1) // stride[0] + 1
+    ow = (w + l + r - dilation[1] * (kernel[1] - 1) - 1) // stride[1] + 1
+    return oh, ow
+
+
+def _taps(x, kernel, stride, dilation, pads, oh, ow, fill):
+    """(ky, kx, view of the padded input for that tap), padded with ``fill``."""
+    t, b, l, r = pads
+    xp = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=fill)
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            y0, x0 = ky * dilation[0], kx * dilation[1]
+            yield ky, kx, xp[:, y0:y0 + (oh - 1) * stride[0] + 1:stride[0], x0:x0 + (ow - 1) * stride[1] + 1:stride[1]]
+
+
+def _setup(batch, height, width, channels, kernel, stride, dilation, pads, seed):
+    oh, ow = _out_hw(height, width, kernel, stride, dilation, pads)
+    # Every window must hold a pixel of the image (the engine's windows always do).
+    if oh < 1 or ow < 1 or max(pads[0], pads[1]) >= kernel[0] * dilation[0] - dilation[0] + 1 \
+            or max(pads[2], pads[3]) >= kernel[1] * dilation[1] - dilation[1] + 1:
+        return None
+    x = np.random.default_rng(seed).standard_normal((batch, height, width, channels)).astype(np.float32)
+    return x, oh, ow
+
+
+def _window_args(kernel, stride, dilation, pads):
+    return (kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[2])
+
+
+@settings(max_examples=60, deadline=None)
+@given(**geometry, relu=st.booleans(), with_bias=st.booleans())
+def test_depthwise2d(isa, batch, height, width, channels, kernel, stride, dilation, pads, threads, seed,
+                     relu, with_bias):
+    s = _setup(batch, height, width, channels, kernel, stride, dilation, pads, seed)
+    if s is None:
+        return
+    x, oh, ow = s
+    rng = np.random.default_rng(seed + 1)
+    w = rng.standard_normal((kernel[0], kernel[1], channels)).astype(np.float32)
+    bias = rng.standard_normal(channels).astype(np.float32) if with_bias else None
+    want = np.zeros((batch, oh, ow, channels), np.float64) + (0 if bias is None else bias)
+    for ky, kx, view in _taps(x, kernel, stride, dilation, pads, oh, ow, 0.0):
+        want += view * w[ky, kx].astype(np.float64)
+    if relu:
+        want = np.maximum(want, 0)
+    out = np.full((batch, oh, ow, channels), np.nan, np.float32)
+    _core.float_depthwise2d(x, w, bias, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[2],
+                            relu, out, threads)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(**geometry, mode=st.sampled_from([0, 1, 2]))
+def test_pool2d(isa, batch, height, width, channels, kernel, stride, dilation, pads, threads, seed, mode):
+    s = _setup(batch, height, width, channels, kernel, stride, dilation, pads, seed)
+    if s is None:
+        return
+    x, oh, ow = s
+    if mode == 0:
+        want = np.max([v for _, _, v in _taps(x, kernel, stride, dilation, pads, oh, ow, -np.inf)], axis=0)
+    else:
+        total = np.sum([v for _, _, v in _taps(x, kernel, stride, dilation, pads, oh, ow, 0.0)], axis=0)
+        ones = np.ones_like(x[..., :1])
+        count = kernel[0] * kernel[1] if mode == 1 else \
+            np.sum([v for _, _, v in _taps(ones, kernel, stride, dilation, pads, oh, ow, 0.0)], axis=0)
+        want = total / count
+    out = np.full((batch, oh, ow, channels), np.nan, np.float32)
+    _core.float_pool2d(x, mode, *_window_args(kernel, stride, dilation, pads), out, threads)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(**geometry)
+def test_im2col(isa, batch, height, width, channels, kernel, stride, dilation, pads, threads, seed):
+    s = _setup(batch, height, width, channels, kernel, stride, dilation, pads, seed)
+    if s is None:
+        return
+    x, oh, ow = s
+    want = np.concatenate([v for _, _, v in _taps(x, kernel, stride, dilation, pads, oh, ow, 0.0)], axis=-1)
+    out = np.full(want.shape, np.nan, np.float32)
+    _core.float_im2col(x, *_window_args(kernel, stride, dilation, pads), out, threads)
+    np.testing.assert_array_equal(out, want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 300), channels=st.integers(1, 70), threads=st.sampled_from([1, 2]),
+       seed=st.integers(0, 2**32 - 1), clamp=st.booleans())
+def test_channel_affine(isa, rows, channels, threads, seed, clamp):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, channels)).astype(np.float32)
+    scale, shift, pos, neg, post = rng.standard_normal((5, channels)).astype(np.float32)
+    lo, hi = (-0.5, 0.7) if clamp else (-np.inf, np.inf)
+    z = x.astype(np.float64) * scale + shift
+    want = np.clip(np.where(z >= 0, pos, neg) * z + post, lo, hi)
+    out = np.empty_like(x)
+    _core.float_channel_affine(x, scale, shift, pos, neg, post, lo, hi, out, threads)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    _core.float_channel_affine(x, scale, shift, pos, neg, post, lo, hi, x, threads)  # in place
+    np.testing.assert_array_equal(x, out)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096, 70001])
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_add(isa, size, relu, threads):
+    rng = np.random.default_rng(size)
+    a, b = rng.standard_normal((2, size)).astype(np.float32)
+    want = np.maximum(a + b, 0) if relu else a + b
+    out = np.empty_like(a)
+    _core.float_add(a, b, out, relu, threads)
+    np.testing.assert_array_equal(out, want)
+    _core.float_add(a, b, a, relu, threads)  # in place
+    np.testing.assert_array_equal(a, want)
+
+
+def test_shape_errors():
+    x = np.zeros((1, 4, 4, 3), np.float32)
+    with pytest.raises(ValueError, match="shape"):
+        _core.float_pool2d(x, 0, 2, 2, 2, 2, 1, 1, 0, 0, np.zeros((1, 2, 2, 4), np.float32), 1)
+    with pytest.raises(ValueError, match="channel"):
+        _core.float_depthwise2d(x, np.zeros((3, 3, 2), np.float32), None, 1, 1, 1, 1, 1, 1, False,
+                                np.zeros((1, 4, 4, 3), np.float32), 1)
+    with pytest.raises(ValueError, match="same size"):
+        _core.float_add(x, x[..., :2].copy(), x, False, 1)
