@@ -10,6 +10,7 @@
 // shrink and a single-group convolution is also split into chunks of 64 channels, which never
 // share an output word.
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "bconv2d/tile.h"
@@ -83,17 +84,20 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   // rows[tile][tap][MR] for indirect tiles, and per pixel its kc row. Allocated per call
   // (a few KB), not thread_local: a TLS lookup in a shared library is a call, and the units
   // of a small layer are short.
+  // Uninitialized (every entry a unit reads it has written first) and no larger than the
+  // image: small layers are called often.
   struct Scratch {
-    std::vector<const Word*> bases, rows;
-    std::vector<std::int32_t> kc;
-    std::vector<const std::int32_t*> kc_rows;
+    std::unique_ptr<const Word*[]> bases, rows;
+    std::unique_ptr<std::int32_t[]> kc;
+    std::unique_ptr<const std::int32_t*[]> kc_rows;
   };
+  const std::size_t scratch_pixels = std::min(block_pixels, pixel_tiles * MR);
   std::vector<Scratch> scratch(std::size_t(std::min<std::size_t>(threads, pixel_blocks * chunks)));
   for (Scratch& s : scratch) {
-    s.bases.resize(block_tiles);
-    s.rows.resize(block_pixels * taps);
-    s.kc_rows.resize(block_pixels);
-    if (zero_pad) s.kc.resize(block_pixels * slots);
+    s.bases.reset(new const Word*[std::size_t(block_tiles)]);
+    s.rows.reset(new const Word*[scratch_pixels * taps]);
+    s.kc_rows.reset(new const std::int32_t*[scratch_pixels]);
+    if (zero_pad) s.kc.reset(new std::int32_t[scratch_pixels * slots]);
   }
 
   parallel_for(threads, pixel_blocks * chunks, [&](int thread, std::size_t unit) {
@@ -127,7 +131,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
       s.bases[tile] = nullptr;
       for (int i = 0; i < mr; ++i) {
         const int py0 = oy * stride_h - pad_top, px0 = ox * stride_w - pad_left;
-        const Word** rows = s.rows.data() + p * taps + i;  // rows[tap * MR]
+        const Word** rows = s.rows.get() + p * taps + i;  // rows[tap * MR]
         s.kc_rows[p + i] = interior_kc.data();
         if (py0 >= 0 && px0 >= 0 && py0 + window_h <= in_h && px0 + window_w <= in_w) {
           const Word* base = input + ((n * in_h + py0) * in_w + px0) * in_words;
@@ -151,7 +155,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         }
         if (zero_pad && padded) {
           // kc = T * Cg - sum of the weights of the padded taps (output_transform.h).
-          std::int32_t* kc = s.kc.data() + (p + i) * slots;
+          std::int32_t* kc = s.kc.get() + (p + i) * slots;
           std::copy(interior_kc.begin(), interior_kc.end(), kc);
           for (int t = 0; t < taps; ++t) {
             if (rows[std::size_t(t) * MR] != zeros.data()) continue;
@@ -203,11 +207,11 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
             while (p + (run + 1) * MR <= count && (s.bases[tile + run] != nullptr) == direct) ++run;
           }
           t.tiles = int(run);
-          t.rows = s.rows.data() + p * taps;
-          t.bases = s.bases.data() + tile;
+          t.rows = s.rows.get() + p * taps;
+          t.bases = s.bases.get() + tile;
           t.out = a.out_float ? a.out_float + (first + p) * a.out_c : nullptr;
           t.bits_out = a.out_bits ? a.out_bits + (first + p) * out_words : nullptr;
-          t.kc_rows = s.kc_rows.data() + p;
+          t.kc_rows = s.kc_rows.get() + p;
           tiles.fns[((direct ? 1 : 0) * MR + mr - 1) * NR + (nr - 1)](t);
           p += run * MR;
           tile += run;
