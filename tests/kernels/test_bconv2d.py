@@ -68,6 +68,12 @@ MANY = settings(max_examples=150)
 @example(cfg=A_LIKE, seed=0).via("one full 4x32 tile family, +1 padding")
 @example(cfg={**A_LIKE, "in_c": 65, "out_c": 33, "pad_value": 0}, seed=1).via("word + 1, zero padding")
 @example(cfg={**A_LIKE, "in_c": 128, "out_c": 6, "groups": 2, "num_threads": 2}, seed=2).via("groups")
+@example(cfg={**A_LIKE, "height": 26, "width": 26, "out_c": 72}, seed=3).via(
+    "runs of direct and indirect tiles, 32-tile blocks, pixel and channel remainders")
+@example(cfg={**A_LIKE, "batch": 2, "height": 14, "width": 14, "padding": "valid", "num_threads": 2},
+         seed=4).via("VALID 12-wide rows: direct runs across rows and images, 2 threads")
+@example(cfg={**A_LIKE, "height": 7, "width": 7, "in_c": 256, "out_c": 256, "num_threads": 2},
+         seed=5).via("layer D: 49 pixels, a one-pixel tile, 2 threads")
 def test_integer_dot_is_exact(isa, cfg, seed):
     """With multiplier 1 and bias 0 the float output is the integer dot product, exactly."""
     _, x, w, dot = make_case(cfg, seed)
