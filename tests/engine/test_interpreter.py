@@ -62,3 +62,18 @@ def test_profile_lists_every_node(interp):
     profile = interp.profile(x, repeats=3, warmup=1)
     assert [t.node for t in profile.ops] == [n.name for n in interp.graph.nodes]
     assert profile.total_ms >= profile.ops_ms * 0.5 and all(t.ms >= 0 for t in profile.ops)
+
+
+def test_values_share_memory_without_clobbering_live_values(interp):
+    """Buffers of values with disjoint lifetimes share arenas; no live value is overwritten
+    (the oracle-checked outputs are unchanged) and an op never writes over its own inputs."""
+    x = np.random.default_rng(1).standard_normal((2, 9, 9, 4)).astype(np.float32)
+    want = interp.run(x)
+    plan = interp._plan((x.shape,))
+    assert len(plan.arena_bytes) < len(plan.value_specs) - plan.num_inputs
+    for step in plan.steps:
+        ins = {plan.arena_of[i] for i in step.inputs if i >= plan.num_inputs}
+        assert not ins & {plan.arena_of[o] for o in step.outputs}
+    for k in plan.outputs:
+        assert sum(a == plan.arena_of[k] for a in plan.arena_of) == 1
+    np.testing.assert_array_equal(interp.run(x), want)

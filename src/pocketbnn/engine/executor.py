@@ -1,7 +1,9 @@
 """The interpreter: builds ops once, plans buffers once per input shape, runs nodes in order.
 
 Memory plan. For each distinct input shape the interpreter infers every value's spec and
-allocates, per *workspace*, one buffer per value plus each op's scratch buffers. A run borrows
+allocates, per *workspace*, the values' buffers plus each op's scratch buffers; values whose
+lifetimes do not overlap share memory (``_Plan._assign_arenas``), so the working set of a run
+stays small. A run borrows
 a workspace from a pool and returns it afterwards, so the steady state allocates nothing but the
 copies of the outputs it returns. Concurrent ``run`` calls from several threads each borrow
 their own workspace (the pool grows to the number of simultaneous calls); ops are read-only
@@ -68,15 +70,50 @@ class _Plan:
             self.value_specs[k] = specs[v]
         self.num_inputs = len(graph.inputs)
         self.outputs = [self.index[v] for v in graph.outputs]
-        self.nbytes = total
+        self._assign_arenas()
+        self.nbytes = sum(self.arena_bytes) + sum(s.nbytes for step in self.steps for s in step.scratch)
         self._pool: list[tuple[list, list]] = []
         self._lock = threading.Lock()
+
+    def _assign_arenas(self) -> None:
+        """Share memory between values whose lifetimes do not overlap, so a run's working set
+        stays small (cache-resident) instead of touching one fresh buffer per value.
+
+        Values are placed in byte arenas in step order; a value's arena is free again after the
+        last step reading it (never during the step that writes the step's outputs, so an op's
+        outputs never alias its inputs). Graph outputs get arenas of their own."""
+        last_use: dict[int, int] = {}
+        for k, step in enumerate(self.steps):
+            for i in step.inputs:
+                last_use[i] = k
+        outputs = set(self.outputs)
+        self.arena_bytes: list[int] = []
+        self.arena_of: list[int | None] = [None] * len(self.value_specs)
+        free: list[int] = []
+        for k, step in enumerate(self.steps):
+            for v in step.outputs:
+                need = self.value_specs[v].nbytes
+                if v not in outputs and free:
+                    fits = [a for a in free if self.arena_bytes[a] >= need]
+                    a = min(fits, key=self.arena_bytes.__getitem__) if fits else max(free, key=self.arena_bytes.__getitem__)
+                    free.remove(a)
+                    self.arena_bytes[a] = max(self.arena_bytes[a], need)
+                else:
+                    a = len(self.arena_bytes)
+                    self.arena_bytes.append(need)
+                self.arena_of[v] = a
+            for v in set(step.inputs) | set(step.outputs):
+                if v >= self.num_inputs and v not in outputs and last_use.get(v, -1) <= k:
+                    free.append(self.arena_of[v])
 
     def acquire(self) -> _Workspace:
         with self._lock:
             if self._pool:
                 return self._pool.pop()
-        env = [None] * self.num_inputs + [np.empty(s.shape, s.dtype) for s in self.value_specs[self.num_inputs:]]
+        arenas = [np.empty(max(n, 1), np.uint8) for n in self.arena_bytes]
+        env = [None] * self.num_inputs + [
+            arenas[self.arena_of[v]][:s.nbytes].view(s.dtype).reshape(s.shape)
+            for v, s in enumerate(self.value_specs) if v >= self.num_inputs]
         scratch = [[np.full(s.shape, step.op.scratch_fill, s.dtype) if s.dtype.kind == "f" else np.zeros(s.shape, s.dtype)
                     for s in step.scratch] for step in self.steps]
         # Buffers never move, so every step is bound once here; steps that read a graph input
