@@ -46,12 +46,12 @@ def _median_ms(fn, repeats: int) -> float:
 def bench(name: str, threads: list[int], repeats: int) -> dict:
     import torch
 
-    from pocketbnn import convert, cost, engine, models
+    from pocketbnn import converter, cost, engine, models
 
     torch.manual_seed(0)
     model = models.get_model(name, num_classes=1000).eval()
     x = torch.randn(1, 3, 224, 224)
-    graph = convert.convert(model, x, name=name)
+    graph = converter.convert(model, x, name=name)
     # fp_bits=32: the file stores float layers as float32.
     record = {"model": name, "cost_model_mib": cost.profile(model, (3, 224, 224), fp_bits=32).size_mib}
     with tempfile.TemporaryDirectory() as tmp:

@@ -14,11 +14,12 @@ from pocketbnn import kernels
 __version__ = "0.1.0"
 
 _LAZY_SUBMODULES = {
-    "activations", "constraints", "cost", "layers", "math", "metrics", "models", "optimizers",
-    "quantizers", "training",
+    "activations", "constraints", "converter", "cost", "engine", "layers", "math", "metrics",
+    "models", "optimizers", "quantizers", "training",
 }
 # name -> (module, attribute), resolved on first access
 _LAZY_ATTRIBUTES = {
+    "convert": ("pocketbnn.converter", "convert"),
     "summary": ("pocketbnn.cost", "summary"),
 }
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from convert_helpers import assert_matches, run_engine, torch_output
-from pocketbnn import convert, models, quantizers
+from pocketbnn import converter, models, quantizers
 
 ZOO = {"quicknet-small": 32, "quicknet": 32, "quicknet-large": 64, "birealnet-18": 32, "reactnet-a": 32,
        "pokebnn-0.5x": 32, "real-to-binary-net": 32, "xnornet": 224, "binary-alexnet": 224}
@@ -48,7 +48,7 @@ def test_zoo_model_matches_torch(name):
     size = ZOO[name]
     model = _trained(name, size)
     x = torch.randn(2, 3, size, size)
-    graph = convert.convert(model, x)
+    graph = converter.convert(model, x)
     assert any(n.op == "bconv2d" for n in graph.nodes)
     assert not any(n.op == "sign" for n in graph.nodes), "every binarizer feeds a binary op"
     assert_matches(run_engine(graph, x), torch_output(model, x))
@@ -70,7 +70,7 @@ def test_small_model_from_the_issue():
         loss.backward()
         optimizer.step()
     x = torch.randn(4, 3, 16, 16)
-    assert_matches(run_engine(convert.convert(model, x), x), torch_output(model, x))
+    assert_matches(run_engine(converter.convert(model, x), x), torch_output(model, x))
 
 
 @pytest.mark.parametrize("name", ["quicknet", "pokebnn-0.5x"])

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from convert_helpers import assert_matches, run_engine, torch_output
-from pocketbnn import convert, quantizers
-from pocketbnn.convert import passes
+from pocketbnn import converter, quantizers
+from pocketbnn.converter import passes
 from pocketbnn.layers import QuantConv2d, QuantLinear
 
 
@@ -34,7 +34,7 @@ def _ops(graph):
 
 
 def _check(model, x, expected_ops):
-    graph = convert.convert(model, x)
+    graph = converter.convert(model, x)
     assert _ops(graph) == expected_ops
     assert_matches(run_engine(graph, x), torch_output(model, x))
     return graph
@@ -44,7 +44,7 @@ def test_lowering_alone_is_float_and_exact():
     torch.manual_seed(0)
     model = _randomize_bn(nn.Sequential(_binary_conv(8, 16), nn.BatchNorm2d(16)))
     x = torch.randn(2, 8, 6, 6)
-    graph = convert.lower(model, x)
+    graph = converter.lower(model, x)
     assert _ops(graph) == ["sign", "pad", "conv2d", "scale_shift"]
     assert_matches(run_engine(graph, x), torch_output(model, x))
 
@@ -117,7 +117,7 @@ def test_each_pass_keeps_the_function():
                                         nn.BatchNorm2d(64), _binary_conv(64, 64), nn.BatchNorm2d(64)))
     x = torch.randn(2, 3, 11, 11)
     want = torch_output(model, x)
-    graph = convert.lower(model, x)
+    graph = converter.lower(model, x)
     for name, run_pass in passes.PIPELINE:
         graph = run_pass(graph)
         assert_matches(run_engine(graph, x), want), name
@@ -132,5 +132,5 @@ def test_unsupported_op_names_op_and_module_path():
         def forward(self, x):
             return self.body(x)
 
-    with pytest.raises(convert.ConversionError, match=r"GELU at body\.1"):
-        convert.convert(Odd(), torch.randn(1, 3, 4, 4))
+    with pytest.raises(converter.ConversionError, match=r"GELU at body\.1"):
+        converter.convert(Odd(), torch.randn(1, 3, 4, 4))

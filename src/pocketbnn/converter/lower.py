@@ -2,7 +2,7 @@
 
 Every fx node maps to a handler (by module type, function or method name) that emits engine
 nodes. The result is already a runnable engine graph computing what torch computes; the
-passes in ``convert.passes`` then make it binary and fast. Rank-4 values are images: torch
+passes in ``converter.passes`` then make it binary and fast. Rank-4 values are images: torch
 NCHW, engine NHWC, so dims are remapped (torch dim 1 -> engine axis 3). Nodes whose inputs are
 all constants (parameters, shapes, ``ones_like`` masks) are folded to their value on the
 example input.
@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import fx
 
-from pocketbnn.convert.capture import Captured
-from pocketbnn.convert.errors import ConversionError
+from pocketbnn.converter.capture import Captured
+from pocketbnn.converter.errors import ConversionError
 from pocketbnn.engine.graph import Graph, InputSpec, Node
 
 _NCHW_TO_NHWC = {0: 0, 1: 3, 2: 1, 3: 2}

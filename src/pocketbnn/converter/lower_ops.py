@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from pocketbnn import activations, quantizers
-from pocketbnn.convert.lower import (Grouped, Lowering, Value, function_handler, method_handler,
+from pocketbnn.converter.lower import (Grouped, Lowering, Value, function_handler, method_handler,
                                      module_handler, to_engine_layout)
-from pocketbnn.convert.quant import lower_activation_quantizer, quantized_weight, weight_params
+from pocketbnn.converter.quant import lower_activation_quantizer, quantized_weight, weight_params
 from pocketbnn.layers import QuantizedConv, QuantizedLayer
 
 

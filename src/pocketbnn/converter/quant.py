@@ -18,8 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from pocketbnn import activations, quantizers
-from pocketbnn.convert.errors import ConversionError
-from pocketbnn.convert.lower import Lowering, Value
+from pocketbnn.converter.errors import ConversionError
+from pocketbnn.converter.lower import Lowering, Value
 
 _SIGN_QUANTIZERS = (quantizers.SteSign, quantizers.ApproxSign, quantizers.SwishSign)
 

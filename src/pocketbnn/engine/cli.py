@@ -45,9 +45,9 @@ def _load_torch_model(spec: str, num_classes: int = 1000):
 def _convert(args) -> int:
     import torch
 
-    from pocketbnn import convert, engine
+    from pocketbnn import converter, engine
     model = _load_torch_model(args.model, args.num_classes)
-    graph = convert.convert(model, torch.randn(1, 3, args.input_size, args.input_size))
+    graph = converter.convert(model, torch.randn(1, 3, args.input_size, args.input_size))
     engine.save(graph, args.output)
     print(f"wrote {args.output}: {len(graph.nodes)} ops, "
           f"{sum(n.op == 'bconv2d' for n in graph.nodes)} binary convs")

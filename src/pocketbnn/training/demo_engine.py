@@ -17,12 +17,12 @@ def _nhwc(x: torch.Tensor) -> np.ndarray:
 
 
 def convert_step(run: DemoRun) -> Section:
-    """``pocketbnn.convert.convert`` the model and save it as ``model.pbnn``."""
-    from pocketbnn import convert, engine
+    """``pocketbnn.converter.convert`` the model and save it as ``model.pbnn``."""
+    from pocketbnn import converter, engine
 
     run.model.eval()
     example = run.augment.eval(run.data.test.batch(torch.arange(1))[0])
-    graph = convert.convert(run.model, example, name="quicknet_mini")
+    graph = converter.convert(run.model, example, name="quicknet_mini")
     path = run.out_dir / "model.pbnn"
     engine.save(graph, str(path))
     run.engine = engine.load(str(path), num_threads=torch.get_num_threads())
@@ -34,7 +34,7 @@ def convert_step(run: DemoRun) -> Section:
     run.summary["engine_model_bytes"] = size
     print(f"converted to {path} ({size:,} bytes; float32 torch weights {float_bytes:,} bytes)")
     return "Conversion", f"""
-`pocketbnn.convert.convert` turned the model into an engine graph of {len(graph.nodes)} ops
+`pocketbnn.converter.convert` turned the model into an engine graph of {len(graph.nodes)} ops
 ({', '.join(f'{n} {op}' for op, n in ops.items())}): binary convs with bit-packed weights and
 BatchNorm folded in. `model.pbnn` is {size:,} bytes (the float32 torch weights: {float_bytes:,} bytes).
 """

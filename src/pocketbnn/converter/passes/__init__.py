@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pocketbnn.convert.passes._edit import remove_dead
-from pocketbnn.convert.passes.binarize import binarize
-from pocketbnn.convert.passes.bitpack import binary_maxpool, packed_output
-from pocketbnn.convert.passes.fold import fold_scale_shift, fuse_activation
-from pocketbnn.convert.passes.simplify import drop_identities, fuse_padding
+from pocketbnn.converter.passes._edit import remove_dead
+from pocketbnn.converter.passes.binarize import binarize
+from pocketbnn.converter.passes.bitpack import binary_maxpool, packed_output
+from pocketbnn.converter.passes.fold import fold_scale_shift, fuse_activation
+from pocketbnn.converter.passes.simplify import drop_identities, fuse_padding
 from pocketbnn.engine.graph import Graph
 
 Pass = Callable[[Graph], Graph]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pocketbnn.convert.passes._edit import producer, specs
+from pocketbnn.converter.passes._edit import producer, specs
 from pocketbnn.engine.graph import Graph, Node
 from pocketbnn.engine.ops.base import float_weights
 from pocketbnn.kernels import pack_bits

@@ -11,7 +11,7 @@ r"""Passes that keep activations bit-packed between binary ops.
 from __future__ import annotations
 
 from pocketbnn import kernels
-from pocketbnn.convert.passes._edit import bypass, sole_consumer
+from pocketbnn.converter.passes._edit import bypass, sole_consumer
 from pocketbnn.engine.graph import Graph
 
 

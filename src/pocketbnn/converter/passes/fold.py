@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pocketbnn.convert.passes._edit import bypass, is_vector, producer, sole_consumer
+from pocketbnn.converter.passes._edit import bypass, is_vector, producer, sole_consumer
 from pocketbnn.engine.graph import Graph
 
 _INT32_MAX = 2**31 - 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pocketbnn.convert.passes._edit import bypass, is_vector, remove_dead, sole_consumer, specs
+from pocketbnn.converter.passes._edit import bypass, is_vector, remove_dead, sole_consumer, specs
 from pocketbnn.engine.graph import Graph
 
 
