@@ -7,8 +7,8 @@
 // that pixel's input word and does XOR, POPCOUNT, ADD against each weight vector. The input is
 // reached without an im2col copy, in one of two ways:
 //  - direct (kDirect): the tile's pixels are consecutive in one output row and every tap lies
-//    inside the image, so pixel p's tap is base + p * base_step + tap_offsets[tap], with one
-//    table of offsets for the whole image;
+//    inside the image, so pixel p's k-th word is base + p * base_step + k_offsets[k], with one
+//    table of offsets for the whole image and one flat loop over the k-steps;
 //  - indirect (XNNPACK / LCE "indirect BGEMM"), for tiles that touch the border:
 //    rows[tap * rows_stride + p] points at pixel p's input for that tap, or at a zero buffer
 //    for a padded tap (the +1 pattern).
