@@ -11,9 +11,9 @@ TINY = ["--model-arg", "widths=(8, 16)", "--model-arg", "blocks=(1, 1)", "--mode
 
 def test_train_eval_and_distil_from_the_cli(tmp_path, capsys):
     common = ["--dataset", "synthetic", "--epochs", "2", "--batch-size", "64", "--no-progress", *TINY]
-    assert main(["train", "quicknet_mini_float", "--out", str(tmp_path / "teacher"), "--lr", "0.01", *common]) == 0
+    assert main(["train", "quicknet-mini-float", "--out", str(tmp_path / "teacher"), "--lr", "0.01", *common]) == 0
     assert "test accuracy" in capsys.readouterr().out
-    assert main(["train", "quicknet_mini", "--out", str(tmp_path / "student"), "--teacher",
+    assert main(["train", "quicknet-mini", "--out", str(tmp_path / "student"), "--teacher",
                  str(tmp_path / "teacher" / "checkpoint.pt"), "--temperature", "2", "--distill-weight", "0.5",
                  "--binary-optimizer", "bop", "--betas", "0.9", "0.99", *common]) == 0
     state = load_checkpoint(tmp_path / "student" / "checkpoint.pt")
@@ -29,7 +29,7 @@ def test_train_eval_and_distil_from_the_cli(tmp_path, capsys):
 
 
 def test_missing_dataset_is_one_line_with_the_fix(tmp_path, capsys):
-    assert main(["train", "quicknet_mini", "--dataset", f"fashion_mnist:{tmp_path}", "--out", str(tmp_path)]) == 2
+    assert main(["train", "quicknet-mini", "--dataset", f"fashion_mnist:{tmp_path}", "--out", str(tmp_path)]) == 2
     assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
 
 

@@ -3,7 +3,7 @@ import torch
 
 from pocketbnn.layers import QuantConv2d
 from pocketbnn.models import get_model
-from pocketbnn.training.models import quicknet_mini, quicknet_mini_float
+from pocketbnn.models.quicknet_mini import quicknet_mini, quicknet_mini_float
 
 
 @pytest.mark.parametrize("kwargs, shape", [
@@ -36,6 +36,6 @@ def test_first_binary_conv_sees_both_signs():
 
 
 def test_registered_in_the_zoo_and_bad_head():
-    assert isinstance(get_model("quicknet_mini", num_classes=3), torch.nn.Module)
+    assert isinstance(get_model("quicknet-mini", num_classes=3), torch.nn.Module)
     with pytest.raises(ValueError, match="head"):
         quicknet_mini(head="dense")

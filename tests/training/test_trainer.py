@@ -15,7 +15,7 @@ from pocketbnn.layers import QuantConv2d
 from pocketbnn.training.checkpoint import load_checkpoint, load_model
 from pocketbnn.training.data import load_dataset
 from pocketbnn.training.logs import read_log
-from pocketbnn.training.models import quicknet_mini
+from pocketbnn.models.quicknet_mini import quicknet_mini
 from pocketbnn.training.schedules import cosine_with_warmup
 from pocketbnn.training.trainer import TrainConfig, Trainer
 
@@ -31,7 +31,7 @@ def _trainer(out_dir=None, seed_model=0, **config):
     model = quicknet_mini(num_classes=4, **TINY)
     defaults = dict(epochs=2, batch_size=64, lr=1e-2, binary_lr=1e-2, progress=False, log_every=2)
     return Trainer(model, _data(), TrainConfig(**{**defaults, **config}), out_dir=out_dir,
-                   model_spec={"name": "quicknet_mini", "kwargs": {"num_classes": 4, **TINY}})
+                   model_spec={"name": "quicknet-mini", "kwargs": {"num_classes": 4, **TINY}})
 
 
 def test_adam_on_binary_weights_sgd_on_the_rest():

@@ -1,5 +1,4 @@
-"""Small QuickNet-style networks for small images (the demo's model and its float teacher),
-registered in the zoo, and :func:`build_model`, which builds any zoo model by name.
+"""Small QuickNet-style networks for small images: the demo's model and its float teacher.
 
 The architecture follows QuickNet (spec §3.1) scaled down for 8x8 to 32x32 inputs::
 
@@ -23,10 +22,10 @@ from torch import Tensor, nn
 
 from pocketbnn.constraints import WeightClip
 from pocketbnn.layers import QuantConv2d
-from pocketbnn.models import get_model, register_model
+from pocketbnn.models._api import register_model
 from pocketbnn.quantizers import SteSign
 
-__all__ = ["QuickNetMini", "build_model", "quicknet_mini", "quicknet_mini_float"]
+__all__ = ["QuickNetMini", "quicknet-mini", "quicknet-mini-float"]
 
 
 class _Block(nn.Module):
@@ -98,11 +97,5 @@ def quicknet_mini_float(*, num_classes: int = 10, in_channels: int = 1, **kwargs
     return QuickNetMini(num_classes=num_classes, in_channels=in_channels, binary=False, **kwargs)
 
 
-register_model("quicknet_mini", quicknet_mini)
-register_model("quicknet_mini_float", quicknet_mini_float)
-
-
-def build_model(name: str, **kwargs) -> nn.Module:
-    """``pocketbnn.models.get_model(name, **kwargs)``, with this module's builders registered
-    (importing it registers them)."""
-    return get_model(name, **kwargs)
+register_model("quicknet-mini", quicknet_mini)
+register_model("quicknet-mini-float", quicknet_mini_float)

@@ -12,7 +12,6 @@ _EXPORTS = {
     "DataSplits": "data", "DatasetNotFoundError": "data", "dataset_names": "data", "load_dataset": "data",
     "TrainConfig": "config", "Trainer": "trainer", "evaluate": "trainer",
     "load_checkpoint": "checkpoint", "load_model": "checkpoint", "save_checkpoint": "checkpoint",
-    "build_model": "models", "quicknet_mini": "models", "quicknet_mini_float": "models",
     "run_demo": "demo",
 }
 

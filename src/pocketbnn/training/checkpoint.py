@@ -57,13 +57,13 @@ def load_model(path: str | Path) -> nn.Module:
     Raises:
         ValueError: the checkpoint has no ``model_spec`` (the model was not built by name).
     """
-    from pocketbnn.training.models import build_model
+    from pocketbnn.models import get_model
 
     state = load_checkpoint(path)
     spec = state.get("model_spec")
     if not spec:
         raise ValueError(f"{path} has no model_spec: rebuild the model yourself and load state['model']")
-    model = build_model(spec["name"], **spec["kwargs"])
+    model = get_model(spec["name"], **spec["kwargs"])
     model.load_state_dict(state["model"])
     return model.eval()
 

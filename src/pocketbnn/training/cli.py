@@ -99,7 +99,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from pocketbnn.training.checkpoint import load_model
     from pocketbnn.training.data import load_dataset
-    from pocketbnn.training.models import build_model
+    from pocketbnn.models import get_model
     from pocketbnn.training.config import write_config
     from pocketbnn.training.trainer import Trainer
 
@@ -108,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
     data = load_dataset(args.dataset)
     kwargs = {"num_classes": data.num_classes, "in_channels": data.train.shape[0], **_parse_model_args(args.model_arg)}
     torch.manual_seed(config.seed)
-    model = build_model(args.model, **kwargs)
+    model = get_model(args.model, **kwargs)
     teacher = load_model(args.teacher) if args.teacher else None
     out = Path(args.out or f"runs/{args.model}")
     trainer = Trainer(model, data, config, out_dir=out, teacher=teacher, resume=args.resume,

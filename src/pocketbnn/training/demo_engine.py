@@ -22,7 +22,7 @@ def convert_step(run: DemoRun) -> Section:
 
     run.model.eval()
     example = run.augment.eval(run.data.test.batch(torch.arange(1))[0])
-    graph = converter.convert(run.model, example, name="quicknet_mini")
+    graph = converter.convert(run.model, example, name="quicknet-mini")
     path = run.out_dir / "model.pbnn"
     engine.save(graph, str(path))
     run.engine = engine.load(str(path), num_threads=torch.get_num_threads())

@@ -14,7 +14,7 @@ from pocketbnn.training.augment import Augment
 from pocketbnn.training.config import TrainConfig
 from pocketbnn.training.data import DataSplits
 from pocketbnn.training.logs import read_log
-from pocketbnn.training.models import quicknet_mini
+from pocketbnn.models.quicknet_mini import quicknet_mini
 from pocketbnn.training.report import plot_layer_cost, plot_training_curves
 from pocketbnn.training.trainer import Trainer
 
@@ -55,7 +55,7 @@ def train_step(run: DemoRun) -> Section:
     torch.manual_seed(config.seed)
     run.model = quicknet_mini(**kwargs)
     trainer = Trainer(run.model, run.data, config, out_dir=run.out_dir / "run", resume=False,
-                      model_spec={"name": "quicknet_mini", "kwargs": kwargs})
+                      model_spec={"name": "quicknet-mini", "kwargs": kwargs})
     print(f"training quicknet_mini {kwargs} on {run.data.name} "
           f"({len(run.data.train)} train / {len(run.data.test)} test images), {config.epochs} epochs")
     run.augment = trainer.augment
@@ -67,7 +67,7 @@ def train_step(run: DemoRun) -> Section:
     plot_training_curves(records, run.out_dir / "training_curves.png")
     acc = run.result["test_accuracy"]
     print(f"test accuracy {acc:.4f} after {run.result['steps']} steps ({run.result['seconds']:.0f} s)")
-    run.summary.update(dataset=run.data.name, model="quicknet_mini", model_kwargs=kwargs,
+    run.summary.update(dataset=run.data.name, model="quicknet-mini", model_kwargs=kwargs,
                        config=dataclasses.asdict(config), test_accuracy=acc, train_seconds=run.result["seconds"],
                        steps=run.result["steps"])
     epochs = "\n".join(f"| {r['epoch'] + 1} | {r['test_accuracy']:.4f} | {r['test_loss']:.4f} | {r['time']:.0f} |"
