@@ -1,59 +1,74 @@
 """Zoo models at 224x224, batch 1, 1000 classes: torch (fp32, channels_last, inference_mode,
-eval) vs the pocketbnn engine at 1 and 2 threads; engine file size vs the cost model's size.
+eval, 1 thread) vs the pocketbnn engine at 1 and 2 threads; engine file size vs the cost model's.
 
-Each engine thread count runs in its own subprocess with OPENBLAS_NUM_THREADS set to the same
-count, so the float layers' BLAS uses the same threads as the binary kernels.
+Torch and the engine run in one process, interleaved run by run (torch, engine 1t, engine 2t,
+torch, ...), so machine noise hits every column alike; the table reports medians. Single-thread
+columns also report thread CPU time (``time.thread_time``), which excludes time the VM spends
+on other work, and the speed-up is given on both clocks. numpy's OpenBLAS is pinned to 1 thread
+(``OPENBLAS_NUM_THREADS=1``, set before numpy loads): the engine's threads are its own pool
+(binary kernels and float ops); float GEMMs (im2col / 1x1 convs, dense) stay single-threaded.
+
+"outside kernels %" is the engine's dispatch cost: a run with every compiled kernel and
+matmul replaced by a no-op (in a subprocess), over the real run's thread CPU time.
 
     python benchmarks/models_bench.py --models quicknet --threads 1,2 --json out.json --md out.md
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import subprocess
-import sys
-import tempfile
-import time
 
-import numpy as np
+os.environ["OPENBLAS_NUM_THREADS"] = "1"  # before numpy is imported (see the module docstring)
 
-_ENGINE_SNIPPET = """
+import argparse  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+_DISPATCH_SNIPPET = """
 import json, sys, time, numpy as np
-from pocketbnn import engine
-interp = engine.load(sys.argv[1], num_threads=int(sys.argv[2]))
-x = np.random.default_rng(0).standard_normal((1, 224, 224, 3)).astype(np.float32)
-profile = interp.profile(x, repeats=int(sys.argv[3]), warmup=3)
-binary = sum(t.ms for t in profile.ops if t.op in ("bconv2d", "bmaxpool2d", "quantize"))
-print(json.dumps({"ms": profile.total_ms, "ops_ms": profile.ops_ms, "binary_ms": binary,
-                  "by_op": profile.by_op_type()}))
+from pocketbnn import _core, engine
+noop = lambda *a, **k: None
+for f in ("bconv2d", "bitpack_f32", "bmaxpool", "float_depthwise2d", "float_pool2d", "float_im2col",
+          "float_channel_affine", "float_add"):
+    setattr(_core, f, noop)
+np.matmul = noop
+interp = engine.load(sys.argv[1], num_threads=1)
+x = np.zeros((1, 224, 224, 3), np.float32)
+for _ in range(5):
+    interp.run(x)
+times = []
+for _ in range(int(sys.argv[2])):
+    t0 = time.thread_time()
+    interp.run(x)
+    times.append(time.thread_time() - t0)
+print(json.dumps({"dispatch_ms": float(np.median(times)) * 1e3}))
 """
 
 
-def _median_ms(fn, repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(times))
+def _timed(fn) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.thread_time()
+    fn()
+    return (time.perf_counter() - t0) * 1e3, (time.thread_time() - c0) * 1e3
 
 
 def bench(name: str, threads: list[int], repeats: int) -> dict:
     import torch
 
-    from pocketbnn import converter, cost, engine, models
+    from pocketbnn import converter, engine, models
+    from pocketbnn.cost.profile import profile as cost_profile
 
     torch.manual_seed(0)
     model = models.get_model(name, num_classes=1000).eval()
     x = torch.randn(1, 3, 224, 224)
     graph = converter.convert(model, x, name=name)
     # fp_bits=32: the file stores float layers as float32.
-    record = {"model": name, "cost_model_mib": cost.profile(model, (3, 224, 224), fp_bits=32).size_mib}
+    record = {"model": name, "cost_model_mib": cost_profile(model, (3, 224, 224), fp_bits=32).size_mib}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, f"{name}.pbnn")
         engine.save(graph, path)
@@ -61,31 +76,52 @@ def bench(name: str, threads: list[int], repeats: int) -> dict:
         torch.set_num_threads(1)
         cl = model.to(memory_format=torch.channels_last)
         xc = x.to(memory_format=torch.channels_last)
+        xe = np.ascontiguousarray(x.permute(0, 2, 3, 1).numpy())
+        interps = {t: engine.load(path, num_threads=t) for t in threads}
+        runners = {"torch": lambda: cl(xc)}
+        runners.update({f"engine_{t}t": (lambda it=it: it.run(xe)) for t, it in interps.items()})
+        samples = {k: [] for k in runners}
         with torch.inference_mode():
-            record["torch_ms_1t"] = _median_ms(lambda: cl(xc), repeats)
-        for t in threads:
-            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(t), OMP_NUM_THREADS=str(t))
-            out = subprocess.run([sys.executable, "-c", _ENGINE_SNIPPET, path, str(t), str(repeats)],
-                                 capture_output=True, text=True, env=env, check=True)
-            result = json.loads(out.stdout.strip().splitlines()[-1])
-            record[f"engine_ms_{t}t"] = result["ms"]
-            record[f"outside_ops_pct_{t}t"] = 100 * (result["ms"] - result["ops_ms"]) / result["ms"]
-            record[f"binary_ms_{t}t"] = result["binary_ms"]
-            record[f"by_op_{t}t"] = result["by_op"]
-        record["speedup_1t"] = record["torch_ms_1t"] / record[f"engine_ms_{threads[0]}t"]
+            for _ in range(3):
+                for fn in runners.values():
+                    fn()
+            for _ in range(repeats):
+                for k, fn in runners.items():
+                    samples[k].append(_timed(fn))
+        for k, v in samples.items():
+            wall, cpu = np.median(np.array(v), axis=0)
+            key = "torch_ms_1t" if k == "torch" else k.replace("engine_", "engine_ms_")
+            record[key] = float(wall)
+            record[key.replace("_ms_", "_cpu_ms_")] = float(cpu)
+        for t, it in interps.items():
+            record[f"by_op_{t}t"] = it.profile(xe, repeats=max(5, repeats // 2), warmup=1).by_op_type()
+        out = subprocess.run([sys.executable, "-c", _DISPATCH_SNIPPET, path, str(4 * repeats)],
+                             capture_output=True, text=True, check=True)
+        record["dispatch_ms"] = json.loads(out.stdout.strip().splitlines()[-1])["dispatch_ms"]
+    t0 = threads[0]
+    record["outside_kernels_pct"] = 100 * record["dispatch_ms"] / record[f"engine_cpu_ms_{t0}t"]
+    record["speedup_1t"] = record["torch_ms_1t"] / record[f"engine_ms_{t0}t"]
+    record["speedup_cpu_1t"] = record["torch_cpu_ms_1t"] / record[f"engine_cpu_ms_{t0}t"]
+    if len(threads) > 1:
+        record[f"speedup_{threads[-1]}t_vs_{t0}t"] = record[f"engine_ms_{t0}t"] / record[f"engine_ms_{threads[-1]}t"]
     return record
 
 
 def markdown(records: list[dict], threads: list[int], command: str) -> str:
-    head = ["model", "torch 1t ms"] + [f"engine {t}t ms" for t in threads] + \
-           ["speedup 1t", "outside ops % (1t)", "file MiB", "cost-model MiB"]
+    t0 = threads[0]
+    head = ["model", "torch 1t ms (cpu)"] + [f"engine {t}t ms" + (" (cpu)" if t == 1 else "") for t in threads] + \
+           ["speedup 1t wall (cpu)"] + ([f"{threads[-1]}t vs {t0}t"] if len(threads) > 1 else []) + \
+           ["outside kernels %", "file MiB", "cost-model MiB"]
     lines = [f"Command: `{command}`", "", f"Machine: {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} CPUs, {platform.platform()}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
-        row = [r["model"], f"{r['torch_ms_1t']:.1f}"] + [f"{r[f'engine_ms_{t}t']:.1f}" for t in threads] + [
-            f"{r['speedup_1t']:.1f}x", f"{r[f'outside_ops_pct_{threads[0]}t']:.1f}", f"{r['file_mib']:.2f}",
-            f"{r['cost_model_mib']:.2f}"]
+        row = [r["model"], f"{r['torch_ms_1t']:.1f} ({r['torch_cpu_ms_1t']:.1f})"]
+        row += [f"{r[f'engine_ms_{t}t']:.2f}" + (f" ({r[f'engine_cpu_ms_{t}t']:.2f})" if t == 1 else "") for t in threads]
+        row += [f"{r['speedup_1t']:.1f}x ({r['speedup_cpu_1t']:.1f}x)"]
+        if len(threads) > 1:
+            row += [f"{r[f'speedup_{threads[-1]}t_vs_{t0}t']:.2f}x"]
+        row += [f"{r['outside_kernels_pct']:.1f}", f"{r['file_mib']:.2f}", f"{r['cost_model_mib']:.2f}"]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
