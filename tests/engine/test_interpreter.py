@@ -77,3 +77,37 @@ def test_values_share_memory_without_clobbering_live_values(interp):
     for k in plan.outputs:
         assert sum(a == plan.arena_of[k] for a in plan.arena_of) == 1
     np.testing.assert_array_equal(interp.run(x), want)
+
+
+def _relu_graph(seed=0):
+    from pocketbnn.engine import Graph, InputSpec, Node
+    rng = np.random.default_rng(seed)
+    conv = lambda name, src, dst, groups, cin: Node(  # noqa: E731
+        name, "conv2d", [src], [dst], {"kernel": [3, 3], "stride": [1, 1], "pads": [1, 1, 1, 1], "groups": groups},
+        {"weights": rng.standard_normal((3, 3, cin // groups, 6)).astype(np.float32),
+         "bias": rng.standard_normal(6).astype(np.float32)})
+    return Graph([InputSpec("x", (1, 7, 7, 6))], [
+        conv("c1", "x", "a", 1, 6), Node("r1", "relu", ["a"], ["b"]),          # im2col conv + ReLU
+        conv("c2", "b", "c", 6, 6), Node("r2", "relu", ["c"], ["d"]),          # depthwise + ReLU
+        Node("add", "add", ["b", "d"], ["e"]), Node("r3", "relu", ["e"], ["f"]),  # add + ReLU
+        Node("r4", "relu", ["f"], ["y"]),                                       # a ReLU after a fused one
+    ], ["y", "e"] if seed else ["y"], {"name": "relus"})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_relu_fusion_matches_unfused_run(seed, monkeypatch):
+    from pocketbnn.engine.ops.base import Op
+    x = np.random.default_rng(2).standard_normal((2, 7, 7, 6)).astype(np.float32)
+    fused = engine.from_bytes(engine.to_bytes(_relu_graph(seed)))
+    got = fused.run(x)
+    plan = fused._plan((x.shape,))
+    # seed 1 makes the add's output a graph output: that ReLU must not be fused.
+    assert [s.node_name for s in plan.steps if s.fused] == (["r1", "r2"] if seed else ["r1", "r2", "r3"])
+    assert fused.profile(x, repeats=2, warmup=1).ops[1].op == "relu"
+    for cls in {type(op) for op in fused.ops}:
+        monkeypatch.setattr(cls, "can_fuse_relu", Op.can_fuse_relu)
+    plain = engine.from_bytes(engine.to_bytes(_relu_graph(seed)))
+    assert not any(s.fused for s in plain._plan((x.shape,)).steps)
+    want = plain.run(x)
+    for g, w in zip(got if seed else [got], want if seed else [want]):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)

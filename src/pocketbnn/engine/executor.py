@@ -36,6 +36,12 @@ class _Step:
     inputs: list[int]
     outputs: list[int]
     scratch: list[TensorSpec]
+    relu_into: int | None = None   # fused with the next step, a ReLU: write its output directly
+    fused: bool = False            # a ReLU done by the previous step: nothing to run
+
+
+def _noop() -> None:
+    pass
 
 
 class _Plan:
@@ -70,10 +76,26 @@ class _Plan:
             self.value_specs[k] = specs[v]
         self.num_inputs = len(graph.inputs)
         self.outputs = [self.index[v] for v in graph.outputs]
+        self._fuse_relus(graph)
         self._assign_arenas()
         self.nbytes = sum(self.arena_bytes) + sum(s.nbytes for step in self.steps for s in step.scratch)
         self._pool: list[tuple[list, list]] = []
         self._lock = threading.Lock()
+
+    def _fuse_relus(self, graph: Graph) -> None:
+        """A ReLU whose input is made by the step just before it (an op with a ``bind_relu``,
+        e.g. add or a conv with bias) and read by nothing else runs inside that op's kernel,
+        which then writes the ReLU's output; the ReLU step becomes a no-op."""
+        readers: dict[int, int] = {}
+        for step in self.steps:
+            for i in step.inputs:
+                readers[i] = readers.get(i, 0) + 1
+        outputs = set(self.outputs)
+        for a, b in zip(self.steps, self.steps[1:]):
+            if (b.op.name == "relu" and not a.fused and len(a.outputs) == 1 and b.inputs == a.outputs
+                    and readers[a.outputs[0]] == 1 and a.outputs[0] not in outputs
+                    and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])):
+                a.relu_into, b.fused = b.outputs[0], True
 
     def _assign_arenas(self) -> None:
         """Share memory between values whose lifetimes do not overlap, so a run's working set
@@ -90,6 +112,7 @@ class _Plan:
         self.arena_bytes: list[int] = []
         self.arena_of: list[int | None] = [None] * len(self.value_specs)
         free: list[int] = []
+        pending: set[int] = set()
         for k, step in enumerate(self.steps):
             for v in step.outputs:
                 need = self.value_specs[v].nbytes
@@ -102,9 +125,15 @@ class _Plan:
                     a = len(self.arena_bytes)
                     self.arena_bytes.append(need)
                 self.arena_of[v] = a
-            for v in set(step.inputs) | set(step.outputs):
+            # A step fused with the next one writes the next one's output too: its values stay
+            # reserved until that output has its arena.
+            pending |= set(step.inputs) | set(step.outputs)
+            if step.relu_into is not None:
+                continue
+            for v in pending:
                 if v >= self.num_inputs and v not in outputs and last_use.get(v, -1) <= k:
                     free.append(self.arena_of[v])
+            pending = set()
 
     def acquire(self) -> _Workspace:
         with self._lock:
@@ -125,8 +154,17 @@ class _Plan:
                 calls.append(None)
                 late.append(k)
             else:
-                calls.append(step.op.bind([env[i] for i in step.inputs], [env[i] for i in step.outputs], scratch[k]))
+                calls.append(self.bind(step, env, scratch[k]))
         return _Workspace(env, scratch, calls, late)
+
+    @staticmethod
+    def bind(step: _Step, env: list, scratch: list):
+        if step.fused:
+            return _noop
+        ins = [env[i] for i in step.inputs]
+        if step.relu_into is not None:
+            return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
+        return step.op.bind(ins, [env[i] for i in step.outputs], scratch)
 
     def release(self, workspace: _Workspace) -> None:
         env, calls = workspace.env, workspace.calls
@@ -287,8 +325,7 @@ class Interpreter:
             env[:len(arrays)] = arrays
             for k in workspace.late:
                 step = plan.steps[k]
-                calls[k] = step.op.bind([env[i] for i in step.inputs], [env[i] for i in step.outputs],
-                                        workspace.scratch[k])
+                calls[k] = plan.bind(step, env, workspace.scratch[k])
             if timings is None:
                 for call in calls:
                     call()

@@ -96,6 +96,14 @@ class Op:
         """A zero-argument callable running the op on these buffers (which must stay put)."""
         return partial(self.run, ins, outs, scratch)
 
+    def can_fuse_relu(self, inputs: list[TensorSpec]) -> bool:
+        """Whether :meth:`bind_relu` can apply a following ReLU inside this op's kernel."""
+        return False
+
+    def bind_relu(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray]) -> Callable[[], None]:
+        r"""As :meth:`bind`, with $\max(y, 0)$ applied to the output (if :meth:`can_fuse_relu`)."""
+        raise NotImplementedError
+
 
 # --- attribute and parameter checks (raise ModelFormatError naming the field) -----------------
 

@@ -211,6 +211,12 @@ class Add(_Binary):
             return _backend.bind_add(a, b, out, num_threads=self.num_threads)
         return partial(np.add, a, b, out=out)
 
+    def can_fuse_relu(self, inputs):
+        return inputs[0].shape == inputs[1].shape
+
+    def bind_relu(self, ins, outs, scratch):
+        return _backend.bind_add(ins[0], ins[1], outs[0], relu=True, num_threads=self.num_threads)
+
 
 @register("mul")
 class Mul(_Binary):

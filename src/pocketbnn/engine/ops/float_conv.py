@@ -77,11 +77,17 @@ class Conv2d(Op):
                 bufs.append(TensorSpec((n * oh * ow, cout // self.groups), F32))
         return bufs
 
-    def bind(self, ins, outs, scratch):
+    def can_fuse_relu(self, inputs):
+        return self.native_depthwise or ((self.pointwise or self.native_im2col) and self.bias is not None)
+
+    def bind_relu(self, ins, outs, scratch):
+        return self.bind(ins, outs, scratch, relu=True)
+
+    def bind(self, ins, outs, scratch, relu=False):
         x, out = ins[0], outs[0]
         nt = self.num_threads
         if self.native_depthwise:
-            return _backend.bind_depthwise2d(x, self.dw_weights, self.bias, out, window=self.window, relu=False,
+            return _backend.bind_depthwise2d(x, self.dw_weights, self.bias, out, window=self.window, relu=relu,
                                              num_threads=nt)
         if self.pointwise or self.native_im2col:
             cols = x if self.pointwise else scratch[0]
@@ -92,8 +98,9 @@ class Conv2d(Op):
                 c = out.shape[3]
                 ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
                 calls.append(_backend.bind_channel_affine(out, out, ones, self.bias, ones, ones, zeros,
-                                                          num_threads=nt))
+                                                          lo=0.0 if relu else -_backend.INF, num_threads=nt))
             return calls[0] if len(calls) == 1 else partial(_call_all, tuple(calls))
+        assert not relu, "can_fuse_relu is False for this conv"
         return partial(self.run_numpy, ins, outs, scratch)
 
     def run_numpy(self, ins, outs, scratch):
