@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "bconv2d/bconv2d.h"
 #include "bench/peak.h"
@@ -71,8 +72,16 @@ void unpack(CArray<const Word> packed, CArray<T> out) {
   select_ukernel<Op>().fn(packed.data(), rc.rows, rc.channels, out.data());
 }
 
-void require(bool ok, const std::string& message) {
-  if (!ok) throw std::invalid_argument(message);
+// Throws std::invalid_argument if !ok. `message` is a string literal or a callable that builds
+// the message, so the hot path of a kernel call never formats strings.
+template <class Message>
+void require(bool ok, Message&& message) {
+  if (ok) return;
+  if constexpr (std::is_invocable_v<Message>) {
+    throw std::invalid_argument(message());
+  } else {
+    throw std::invalid_argument(message);
+  }
 }
 
 template <class T>
@@ -83,14 +92,15 @@ std::string shape_of(const CArray<T>& a) {
 }
 
 PackedBconvWeights pack_weights(CArray<const Word> w, int groups, int in_c_per_group) {
-  require(w.ndim() == 4, "weights must be 4-D (out_c, kh, kw, words), got shape " + shape_of(w));
+  require(w.ndim() == 4,
+            [&] { return "weights must be 4-D (out_c, kh, kw, words), got shape " + shape_of(w); });
   require(groups >= 1 && w.shape(0) % groups == 0,
-          "out_c " + std::to_string(w.shape(0)) + " is not divisible by groups " +
-              std::to_string(groups));
+            [&] { return "out_c " + std::to_string(w.shape(0)) + " is not divisible by groups " +
+              std::to_string(groups); });
   require(in_c_per_group >= 1 && w.shape(3) == packed_words(in_c_per_group),
-          "weights hold " + std::to_string(w.shape(3)) + " words per tap; " +
+            [&] { return "weights hold " + std::to_string(w.shape(3)) + " words per tap; " +
               std::to_string(in_c_per_group) + " input channels per group need " +
-              std::to_string(packed_words(std::size_t(std::max(in_c_per_group, 0)))));
+              std::to_string(packed_words(std::size_t(std::max(in_c_per_group, 0)))); });
   require(w.size() > 0, "weights are empty");
   nb::gil_scoped_release release;
   return pack_bconv_weights(w.data(), int(w.shape(0)), int(w.shape(1)), int(w.shape(2)), groups,
@@ -105,15 +115,17 @@ void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeight
              CArray<const float> bias, int clamp_lo, int clamp_hi,
              CArray<const std::int32_t> thresholds, CArray<float> out_float,
              CArray<Word> out_bits, int num_threads) {
-  require(x.ndim() == 4, "x must be 4-D (batch, height, width, words), got " + shape_of(x));
-  require(w.ndim() == 4, "weights must be 4-D (out_c, kh, kw, words), got " + shape_of(w));
+  require(x.ndim() == 4,
+            [&] { return "x must be 4-D (batch, height, width, words), got " + shape_of(x); });
+  require(w.ndim() == 4,
+            [&] { return "weights must be 4-D (out_c, kh, kw, words), got " + shape_of(w); });
   const int out_c = int(w.shape(0));
   require(packed.out_c == out_c && packed.kh == int(w.shape(1)) &&
               packed.kw == int(w.shape(2)) && packed.words_per_group == int(w.shape(3)),
-          "packed weights do not match weights of shape " + shape_of(w));
+                        [&] { return "packed weights do not match weights of shape " + shape_of(w); });
   require(int(x.shape(3)) == packed.groups * packed.words_per_group,
-          "x has " + std::to_string(x.shape(3)) + " words per pixel; weights need " +
-              std::to_string(packed.groups * packed.words_per_group));
+            [&] { return "x has " + std::to_string(x.shape(3)) + " words per pixel; weights need " +
+              std::to_string(packed.groups * packed.words_per_group); });
   require(stride_h >= 1 && stride_w >= 1 && dilation_h >= 1 && dilation_w >= 1,
           "strides and dilations must be >= 1");
   require(pad_value == 0 || pad_value == 1, "pad_value must be 0 or 1");
@@ -125,16 +137,16 @@ void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeight
   require(out_ndim == 4, "out must be 4-D");
   const auto out_dim = [&](int i) { return bits ? out_bits.shape(i) : out_float.shape(i); };
   require(out_dim(0) == x.shape(0) && out_dim(3) == out_last,
-          "out must have shape (" + std::to_string(x.shape(0)) + ", out_h, out_w, " +
-              std::to_string(out_last) + ")");
+            [&] { return "out must have shape (" + std::to_string(x.shape(0)) + ", out_h, out_w, " +
+              std::to_string(out_last) + ")"; });
   if (bits) {
     require(thresholds.is_valid() && thresholds.ndim() == 1 &&
                 thresholds.shape(0) == std::size_t(out_c),
-            "bit output needs thresholds of shape (" + std::to_string(out_c) + ",)");
+                          [&] { return "bit output needs thresholds of shape (" + std::to_string(out_c) + ",)"; });
   } else {
     for (const auto* v : {&multiplier, &bias}) {
       require(v->is_valid() && v->ndim() == 1 && v->shape(0) == std::size_t(out_c),
-              "float output needs multiplier and bias of shape (" + std::to_string(out_c) + ",)");
+                [&] { return "float output needs multiplier and bias of shape (" + std::to_string(out_c) + ",)"; });
     }
   }
   Bconv2dArgs a;
@@ -219,7 +231,8 @@ void bmaxpool(CArray<const Word> x, int kh, int kw, int stride_h, int stride_w, 
 FloatWindow float_window(const CArray<const float>& x, int out_h, int out_w, int kh, int kw,
                          int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top,
                          int pad_left) {
-  require(x.ndim() == 4, "x must be 4-D (batch, height, width, channels), got " + shape_of(x));
+  require(x.ndim() == 4,
+            [&] { return "x must be 4-D (batch, height, width, channels), got " + shape_of(x); });
   require(kh >= 1 && kw >= 1 && stride_h >= 1 && stride_w >= 1 && dilation_h >= 1 &&
               dilation_w >= 1, "kernel sizes, strides and dilations must be >= 1");
   require(pad_top >= 0 && pad_left >= 0, "padding must be >= 0");
@@ -243,15 +256,16 @@ FloatWindow float_window(const CArray<const float>& x, int out_h, int out_w, int
 
 void check_out4(const CArray<float>& out, std::size_t batch, std::size_t last, const char* what) {
   require(out.ndim() == 4 && out.shape(0) == batch && out.shape(3) == last,
-          std::string(what) + " must have shape (" + std::to_string(batch) + ", out_h, out_w, " +
-              std::to_string(last) + "), got " + shape_of(out));
+            [&] { return std::string(what) + " must have shape (" + std::to_string(batch) + ", out_h, out_w, " +
+              std::to_string(last) + "), got " + shape_of(out); });
 }
 
 void float_depthwise2d(CArray<const float> x, CArray<const float> weights,
                        CArray<const float> bias, int stride_h, int stride_w, int dilation_h,
                        int dilation_w, int pad_top, int pad_left, bool relu, CArray<float> out,
                        int num_threads) {
-  require(weights.ndim() == 3, "weights must be 3-D (kh, kw, channels), got " + shape_of(weights));
+  require(weights.ndim() == 3,
+            [&] { return "weights must be 3-D (kh, kw, channels), got " + shape_of(weights); });
   require(num_threads >= 1, "num_threads must be >= 1");
   check_out4(out, x.ndim() == 4 ? x.shape(0) : 0, x.ndim() == 4 ? x.shape(3) : 0, "out");
   DepthwiseArgs a;
@@ -315,8 +329,8 @@ void float_channel_affine(CArray<const float> x, CArray<const float> scale,
               out.shape(out.ndim() - 1) == rc.channels, "out must have the shape of x");
   for (const auto* v : {&scale, &shift, &pos, &neg, &post}) {
     require(v->ndim() == 1 && v->shape(0) == rc.channels,
-            "scale, shift, pos, neg and post need one value per channel (" +
-                std::to_string(rc.channels) + ")");
+              [&] { return "scale, shift, pos, neg and post need one value per channel (" +
+                std::to_string(rc.channels) + ")"; });
   }
   ChannelAffineArgs a;
   a.input = x.data();
