@@ -40,19 +40,6 @@ class QuantConv1d(QuantizedConv, nn.Conv1d):
         pad_value: constant for explicit padding of the quantized input.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, *, input_quantizer=None,
-                 weight_quantizer=None, weight_constraint=None, pad_value: float = 0.0,
-                 device=None, dtype=None) -> None:
-        nn.Conv1d.__init__(self, in_channels, out_channels, kernel_size, stride,
-                           self._torch_padding(padding, pad_value), dilation, groups, bias,
-                           device=device, dtype=dtype)
-        self._init_padding(padding, pad_value)
-        self._init_quantization(input_quantizer, weight_quantizer, weight_constraint)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(self._pad(self.quantize_input(x)), self.quantized_weight(), self.bias)
-
 
 class QuantConv2d(QuantizedConv, nn.Conv2d):
     """``nn.Conv2d`` with quantized input and weight (see module docstring).
@@ -63,19 +50,6 @@ class QuantConv2d(QuantizedConv, nn.Conv2d):
         input_quantizer, weight_quantizer, weight_constraint: see module docstring.
         pad_value: constant for explicit padding of the quantized input.
     """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, *, input_quantizer=None,
-                 weight_quantizer=None, weight_constraint=None, pad_value: float = 0.0,
-                 device=None, dtype=None) -> None:
-        nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride,
-                           self._torch_padding(padding, pad_value), dilation, groups, bias,
-                           device=device, dtype=dtype)
-        self._init_padding(padding, pad_value)
-        self._init_quantization(input_quantizer, weight_quantizer, weight_constraint)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self._conv_forward(self._pad(self.quantize_input(x)), self.quantized_weight(), self.bias)
 
 
 class QuantDepthwiseConv2d(QuantConv2d):

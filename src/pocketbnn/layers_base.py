@@ -77,7 +77,23 @@ class QuantizedConv(QuantizedLayer):
     When ``padding="same"`` or ``pad_value != 0``, padding is applied explicitly to the
     *already quantized* input with the constant ``pad_value`` and the conv runs unpadded.
     ``pad_value=1.0`` after a sign quantizer is "one-padding", which the engine runs for free.
+
+    Subclasses list this class before the torch conv (``class QuantConv2d(QuantizedConv,
+    nn.Conv2d)``), so ``super().__init__`` below is the torch conv's constructor.
     """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, *, input_quantizer=None,
+                 weight_quantizer=None, weight_constraint=None, pad_value: float = 0.0,
+                 device=None, dtype=None) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride,
+                         self._torch_padding(padding, pad_value), dilation, groups, bias,
+                         device=device, dtype=dtype)
+        self._init_padding(padding, pad_value)
+        self._init_quantization(input_quantizer, weight_quantizer, weight_constraint)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(self._pad(self.quantize_input(x)), self.quantized_weight(), self.bias)
 
     @staticmethod
     def _torch_padding(padding: str | int | Sequence[int], pad_value: float) -> str | int | Sequence[int]:
