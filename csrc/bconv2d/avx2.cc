@@ -36,31 +36,23 @@ struct Isa {
     return {_mm256_add_epi64(acc.lo, popcount_lanes(_mm256_xor_si256(x.lo, w.lo))),
             _mm256_add_epi64(acc.hi, popcount_lanes(_mm256_xor_si256(x.hi, w.hi)))};
   }
-  static void store_i32(const Acc& acc, std::int32_t* dst) {
-    // Low halves of the 64-bit lanes, in order: counts never exceed 2^31.
+  // The 8 counts as int32, in order: the low halves of the 64-bit lanes (counts never exceed
+  // 2^31).
+  static __m256i counts_i32(const Acc& acc) {
     const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    const __m256i lo = _mm256_permutevar8x32_epi32(acc.lo, pick);
-    const __m256i hi = _mm256_permutevar8x32_epi32(acc.hi, pick);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm256_permute2x128_si256(lo, hi, 0x20));
+    return _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(acc.lo, pick),
+                                     _mm256_permutevar8x32_epi32(acc.hi, pick), 0x20);
   }
   static unsigned threshold_bits(const Acc& acc, const std::int32_t* kc,
                                  const std::int32_t* thresholds) {
-    alignas(32) std::int32_t counts[8];
-    store_i32(acc, counts);
-    const __m256i c = _mm256_load_si256(reinterpret_cast<const __m256i*>(counts));
+    const __m256i c = counts_i32(acc);
     const __m256i dot = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kc)),
                                          _mm256_add_epi32(c, c));
     const __m256i less =
         _mm256_cmpgt_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(thresholds)), dot);
     return unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(less)));
   }
-  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
-                           int n) {
-    alignas(32) std::int32_t counts[8];
-    store_i32(acc, counts);
-    const __m256 y = _mm256_fmadd_ps(
-        _mm256_cvtepi32_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(counts))),
-        _mm256_loadu_ps(scale), _mm256_loadu_ps(offset));
+  static void store_lanes(__m256 y, float* dst, int n) {
     if (n == 8) {
       _mm256_storeu_ps(dst, y);
       return;
@@ -68,6 +60,23 @@ struct Isa {
     alignas(32) float tmp[8];
     _mm256_store_ps(tmp, y);
     for (int i = 0; i < n; ++i) dst[i] = tmp[i];
+  }
+  // scale, offset and kc hold whole 8-slot blocks, so 8-lane loads stay in bounds.
+  static void store_folded(const Acc& acc, float lo, float hi, const float* scale,
+                           const float* offset, float* dst, int n) {
+    const __m256 a = _mm256_min_ps(
+        _mm256_max_ps(_mm256_cvtepi32_ps(counts_i32(acc)), _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+    store_lanes(_mm256_fmadd_ps(a, _mm256_loadu_ps(scale), _mm256_loadu_ps(offset)), dst, n);
+  }
+  static void store_literal(const Acc& acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,
+                            const float* scale, const float* offset, float* dst, int n) {
+    const __m256i c = counts_i32(acc);
+    __m256i dot = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kc)),
+                                   _mm256_add_epi32(c, c));
+    dot = _mm256_min_epi32(_mm256_max_epi32(dot, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
+    store_lanes(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(scale)),
+                              _mm256_loadu_ps(offset)),
+                dst, n);
   }
 };
 

@@ -178,8 +178,11 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.taps = taps;
     t.words = wpg;
     t.block_stride = std::size_t(pw.k_words()) * L;
-    t.stage = &st;
     t.folded = st.folded;
+    t.acc_lo = st.acc_lo;
+    t.acc_hi = st.acc_hi;
+    t.lo = st.lo;
+    t.hi = st.hi;
     t.scale = st.scale.data();
     t.offset = st.offset.data();
     t.thresholds = st.type == OutputType::kBits ? st.thresholds.data() : nullptr;

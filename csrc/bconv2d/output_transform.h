@@ -7,12 +7,16 @@
 //   dot = T * Cg - sum_{padded taps} tap_sum[tap][c] - 2 * acc =: kc[pixel][c] - 2 * acc,
 // where kc is T * Cg away from the image border and a per-pixel row near it.
 //
-// Float output: y = clamp(dot, lo, hi) * m[c] + b[c]. When the clamp cannot bind
-// (lo <= -T*Cg and hi >= T*Cg, which covers "no activation") and there is no correction,
-// the integer steps fold into the affine map, y = acc * (-2 m) + (T*Cg*m + b): one convert and
-// one fused multiply-add per value, which is what keeps small-K layers near the popcount
-// peak. The folded form rounds differently from the literal one, by at most a few float32 ulps
-// of T*Cg*|m| + |b|.
+// Float output: y = clamp(dot, lo, hi) * m[c] + b[c]. Without the correction, dot = T*Cg - 2*acc
+// and the clamp moves onto acc: lo <= dot <= hi  <=>  (T*Cg - hi) / 2 <= acc <= (T*Cg - lo) / 2,
+// bounds that are integers or half-integers, exact in float32. Clamping acc there gives the
+// clamped dot exactly (a half-integer bound maps to lo or hi itself), so the integer steps fold
+// into the affine map:
+//   y = clamp(acc, (T*Cg - hi) / 2, (T*Cg - lo) / 2) * (-2 m) + (T*Cg*m + b),
+// one convert, a min, a max and one fused multiply-add per value, which is what keeps small-K
+// layers near the popcount peak, ReLU (lo = 0) included. The folded form rounds differently
+// from the literal one, by at most a few float32 ulps of T*Cg*|m| + |b|. With the correction
+// the literal form runs, vectorized as well, rounded exactly as written.
 //
 // Bit output: bit c = (dot < threshold[c]) with an integer threshold per channel, no float
 // arithmetic at all. kernels.bitpacked_output_params() derives thresholds from (m, b, clamp) so
@@ -36,18 +40,12 @@ struct OutputStage {
   OutputType type = OutputType::kFloat;
   bool folded = false;  // float output in the folded form above
   std::int32_t lo = INT32_MIN, hi = INT32_MAX;
+  float acc_lo = 0.0f, acc_hi = 0.0f;    // folded: the clamp as bounds on acc
   std::vector<float> scale, offset;      // folded: -2m, T*Cg*m + b; else m, b
   std::vector<std::int32_t> thresholds;  // bit output
   std::int32_t full_k = 0;               // T * Cg
 };
 
 OutputStage make_output_stage(const Bconv2dArgs& args, const PackedBconvWeights& packed);
-
-// Float output of one pixel and one block of n <= 8 channels from the popcount sums `acc`,
-// the literal (unfolded) transform: channels [channel0, channel0 + n) of `out_row`, whose
-// constants are slots [slot0, slot0 + n); kc is the pixel's kc row, indexed by slot. Compiled
-// once, without ISA flags: the folded float path and the bit path are each ISA's own.
-void write_block_float(const OutputStage& st, const std::int32_t* acc, const std::int32_t* kc,
-                       int slot0, int n, float* out_row, int channel0);
 
 }  // namespace pocketbnn

@@ -59,8 +59,9 @@ OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p)
   st.hi = a.clamp_hi;
   st.full_k = p.taps() * p.in_c_per_group;
   const bool corrected = a.pad_value == PadValue::kZero && touches_padding(a);
-  st.folded = a.output_type == OutputType::kFloat && !corrected && a.clamp_lo <= -st.full_k &&
-              a.clamp_hi >= st.full_k;
+  st.folded = a.output_type == OutputType::kFloat && !corrected;
+  st.acc_lo = float((double(st.full_k) - a.clamp_hi) / 2);
+  st.acc_hi = float((double(st.full_k) - a.clamp_lo) / 2);
   // Slots run over (group, block, lane); channel = group * out_c_per_group + block * 8 + lane.
   const int slots = p.slots(), group_slots = p.blocks * PackedBconvWeights::kBlockLanes;
   const bool bits = a.output_type == OutputType::kBits;
@@ -83,14 +84,6 @@ OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p)
     }
   }
   return st;
-}
-
-void write_block_float(const OutputStage& st, const std::int32_t* acc, const std::int32_t* kc,
-                       int slot0, int n, float* out_row, int channel0) {
-  for (int i = 0; i < n; ++i) {
-    const std::int32_t dot = std::clamp(kc[slot0 + i] - 2 * acc[i], st.lo, st.hi);
-    out_row[channel0 + i] = float(dot) * st.scale[slot0 + i] + st.offset[slot0 + i];
-  }
 }
 
 }  // namespace pocketbnn

@@ -25,9 +25,6 @@ struct Isa {
     for (int i = 0; i < 8; ++i) acc.w[i] += Word(__builtin_popcountll(x.w[i] ^ w.w[i]));
     return acc;
   }
-  static void store_i32(const Acc& acc, std::int32_t* dst) {
-    for (int i = 0; i < 8; ++i) dst[i] = std::int32_t(acc.w[i]);
-  }
   static unsigned threshold_bits(const Acc& acc, const std::int32_t* kc,
                                  const std::int32_t* thresholds) {
     unsigned bits = 0;
@@ -36,9 +33,21 @@ struct Isa {
     }
     return bits;
   }
-  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
-                           int n) {
-    for (int i = 0; i < n; ++i) dst[i] = float(acc.w[i]) * scale[i] + offset[i];
+  static void store_folded(const Acc& acc, float lo, float hi, const float* scale,
+                           const float* offset, float* dst, int n) {
+    for (int i = 0; i < n; ++i) {
+      float a = float(acc.w[i]);
+      a = a < lo ? lo : (a > hi ? hi : a);
+      dst[i] = a * scale[i] + offset[i];
+    }
+  }
+  static void store_literal(const Acc& acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,
+                            const float* scale, const float* offset, float* dst, int n) {
+    for (int i = 0; i < n; ++i) {
+      std::int32_t dot = kc[i] - 2 * std::int32_t(acc.w[i]);
+      dot = dot < lo ? lo : (dot > hi ? hi : dot);
+      dst[i] = float(dot) * scale[i] + offset[i];
+    }
   }
 };
 

@@ -17,9 +17,11 @@
 //   kMR, kNR               the full tile; smaller tiles cover the remainders
 //   Vec, Acc               8 words / 8 running popcount sums
 //   zero(), load8(p), broadcast(word), xor_popcount_add(acc, x, w)
-//   store_i32(acc, int32* dst)                                (8 lanes)
-//   store_folded(acc, const float* scale, const float* offset, float* dst, int n)
-//                          dst[i] = acc[i] * scale[i] + offset[i] for i < n
+//   store_folded(acc, float lo, float hi, const float* scale, const float* offset, float* dst, n)
+//                          dst[i] = clamp(acc[i], lo, hi) * scale[i] + offset[i] for i < n
+//   store_literal(acc, const int32* kc, int32 lo, int32 hi, scale, offset, float* dst, n)
+//                          dst[i] = float(clamp(kc[i] - 2 * acc[i], lo, hi)) * scale[i] + offset[i],
+//                          rounded as written (a multiply, then an add)
 //   threshold_bits(acc, const int32* kc, const int32* thresholds)
 //                          bit i = kc[i] - 2 * acc[i] < thresholds[i], as an 8-bit mask
 // Only the ISA's own file instantiates tile<>, inside its own namespace; the driver that builds
@@ -48,10 +50,11 @@ struct TileArgs {
   int rows_stride, taps, words, word_offset;
   const Word* weights;       // first k-step of the tile's first 8-channel block
   std::size_t block_stride;  // words between consecutive blocks
-  const OutputStage* stage;
-  bool folded;                        // stage->folded
-  const float *scale, *offset;        // stage->scale / offset, by slot
-  const std::int32_t* thresholds;     // bit output: stage->thresholds, by slot; else null
+  bool folded;                        // OutputStage::folded
+  float acc_lo, acc_hi;               // folded: OutputStage::acc_lo / acc_hi
+  std::int32_t lo, hi;                // literal: OutputStage::lo / hi
+  const float *scale, *offset;        // OutputStage::scale / offset, by slot
+  const std::int32_t* thresholds;     // bit output: OutputStage::thresholds, by slot; else null
   int slot0, channel0, valid;  // first slot, its output channel, valid channels from there
   float* out;                  // float output of the first pixel (channel 0); pixels follow
   Word* bits_out;              // bit output of the first pixel (word 0); pixels follow
@@ -150,11 +153,12 @@ void bconv_tile(const TileArgs& t) {
       for (int p = 0; p < MR; ++p) out[p] = out0 + p * t.out_step + t.channel0;
       const float* scale = t.scale + t.slot0;
       const float* offset = t.offset + t.slot0;
+      const float acc_lo = t.acc_lo, acc_hi = t.acc_hi;
 #pragma GCC unroll 16
       for (int p = 0; p < MR; ++p) {
 #pragma GCC unroll 16
         for (int b = 0; b < NR; ++b) {
-          Isa::store_folded(acc[p][b], scale + b * L, offset + b * L, out[p] + b * L, L);
+          Isa::store_folded(acc[p][b], acc_lo, acc_hi, scale + b * L, offset + b * L, out[p] + b * L, L);
         }
       }
       continue;
@@ -175,27 +179,29 @@ void bconv_tile(const TileArgs& t) {
       }
       continue;
     }
-    // Everything else (float output with a clamp or the zero-padding correction) goes through
-    // the integer counts. They are extracted in unrolled loops
-    // so that the accumulators stay in registers (indexing them with run-time p, b would put
-    // them on the stack for the whole tile).
-    std::int32_t counts[MR][NR][L];
+    // Any other float output (a partial last block, or the literal form that the zero-padding
+    // correction needs), block by block with n valid lanes. The loops are unrolled so that the
+    // accumulators stay in registers (indexing them with run-time p, b would put them on the
+    // stack for the whole tile).
+    const bool folded = t.folded;
+    const float acc_lo = t.acc_lo, acc_hi = t.acc_hi;
+    const std::int32_t lo = t.lo, hi = t.hi;
+    const int valid = t.valid, slot0 = t.slot0, channel0 = t.channel0;
+    const float *const scale = t.scale, *const offset = t.offset;
+    const std::size_t out_step = t.out_step;
 #pragma GCC unroll 16
     for (int p = 0; p < MR; ++p) {
 #pragma GCC unroll 16
-      for (int b = 0; b < NR; ++b) Isa::store_i32(acc[p][b], counts[p][b]);
-    }
-    for (int p = 0; p < MR; ++p) {
       for (int b = 0; b < NR; ++b) {
-        const int n = t.valid - b * L < L ? t.valid - b * L : L;
-        if (n <= 0) break;
-        const int slot = t.slot0 + b * L, channel = t.channel0 + b * L;
-        float* const row = out0 + p * t.out_step;
-        if (t.folded) {
-          float* out = row + channel;
-          for (int i = 0; i < n; ++i) out[i] = float(counts[p][b][i]) * t.scale[slot + i] + t.offset[slot + i];
-        } else {
-          write_block_float(*t.stage, counts[p][b], kc_rows[p], slot, n, row, channel);
+        const int n = valid - b * L < L ? valid - b * L : L;
+        if (n > 0) {
+          const int slot = slot0 + b * L;
+          float* const out = out0 + p * out_step + channel0 + b * L;
+          if (folded) {
+            Isa::store_folded(acc[p][b], acc_lo, acc_hi, scale + slot, offset + slot, out, n);
+          } else {
+            Isa::store_literal(acc[p][b], kc_rows[p] + slot, lo, hi, scale + slot, offset + slot, out, n);
+          }
         }
       }
     }
