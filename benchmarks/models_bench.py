@@ -5,11 +5,12 @@ Torch and the engine run in one process, interleaved run by run (torch, engine 1
 torch, ...), so machine noise hits every column alike; the table reports medians. Single-thread
 columns also report thread CPU time (``time.thread_time``), which excludes time the VM spends
 on other work, and the speed-up is given on both clocks. numpy's OpenBLAS is pinned to 1 thread
-(``OPENBLAS_NUM_THREADS=1``, set before numpy loads): the engine's threads are its own pool
-(binary kernels and float ops); float GEMMs (im2col / 1x1 convs, dense) stay single-threaded.
+(``OPENBLAS_NUM_THREADS=1``, set before numpy loads) so that its idle threads never compete with
+the engine's; the engine's threads are its own pool (binary kernels, float ops, and the row
+bands of its float GEMMs, each an OpenBLAS sgemm call on one thread).
 
-"outside kernels %" is the engine's dispatch cost: a run with every compiled kernel and
-matmul replaced by a no-op (in a subprocess), over the real run's thread CPU time.
+"outside kernels %" is the engine's dispatch cost: a run with every compiled kernel replaced
+by a no-op (in a subprocess), over the real run's thread CPU time.
 
     python benchmarks/models_bench.py --models quicknet --threads 1,2 --json out.json --md out.md
 """
@@ -34,10 +35,9 @@ _DISPATCH_SNIPPET = """
 import json, sys, time, numpy as np
 from pocketbnn import _core, engine
 noop = lambda *a, **k: None
-for f in ("bconv2d", "bitpack_f32", "bmaxpool", "float_depthwise2d", "float_pool2d", "float_im2col",
-          "float_channel_affine", "float_add"):
+for f in ("bconv2d", "bitpack_f32", "bmaxpool", "float_depthwise2d", "float_pool2d", "float_gemm",
+          "float_conv_gemm", "float_channel_affine", "float_add"):
     setattr(_core, f, noop)
-np.matmul = noop
 interp = engine.load(sys.argv[1], num_threads=1)
 x = np.zeros((1, 224, 224, 3), np.float32)
 for _ in range(5):

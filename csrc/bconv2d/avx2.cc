@@ -62,11 +62,18 @@ struct Isa {
     for (int i = 0; i < n; ++i) dst[i] = tmp[i];
   }
   // scale, offset and kc hold whole 8-slot blocks, so 8-lane loads stay in bounds.
-  static void store_folded(const Acc& acc, float lo, float hi, const float* scale,
-                           const float* offset, float* dst, int n) {
+  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
+                           int n) {
+    store_lanes(_mm256_fmadd_ps(_mm256_cvtepi32_ps(counts_i32(acc)), _mm256_loadu_ps(scale),
+                                _mm256_loadu_ps(offset)),
+                dst, n);
+  }
+  static void store_clamped(const Acc& acc, float lo, float hi, float k, const float* scale,
+                            const float* offset, float* dst, int n) {
     const __m256 a = _mm256_min_ps(
         _mm256_max_ps(_mm256_cvtepi32_ps(counts_i32(acc)), _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
-    store_lanes(_mm256_fmadd_ps(a, _mm256_loadu_ps(scale), _mm256_loadu_ps(offset)), dst, n);
+    const __m256 dot = _mm256_fnmadd_ps(a, _mm256_set1_ps(2.0f), _mm256_set1_ps(k));
+    store_lanes(_mm256_fmadd_ps(dot, _mm256_loadu_ps(scale), _mm256_loadu_ps(offset)), dst, n);
   }
   static void store_literal(const Acc& acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,
                             const float* scale, const float* offset, float* dst, int n) {

@@ -27,12 +27,19 @@ struct Isa {
     return _mm256_cmplt_epi32_mask(
         dot, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(thresholds)));
   }
-  static void store_folded(Acc acc, float lo, float hi, const float* scale, const float* offset,
-                           float* dst, int n) {
+  static void store_folded(Acc acc, const float* scale, const float* offset, float* dst, int n) {
+    const __mmask8 lanes = __mmask8((1u << n) - 1);
+    const __m256 y = _mm256_fmadd_ps(_mm512_cvtepi64_ps(acc), _mm256_maskz_loadu_ps(lanes, scale),
+                                     _mm256_maskz_loadu_ps(lanes, offset));
+    _mm256_mask_storeu_ps(dst, lanes, y);
+  }
+  static void store_clamped(Acc acc, float lo, float hi, float k, const float* scale,
+                            const float* offset, float* dst, int n) {
     const __mmask8 lanes = __mmask8((1u << n) - 1);
     const __m256 a = _mm256_min_ps(_mm256_max_ps(_mm512_cvtepi64_ps(acc), _mm256_set1_ps(lo)),
                                    _mm256_set1_ps(hi));
-    const __m256 y = _mm256_fmadd_ps(a, _mm256_maskz_loadu_ps(lanes, scale),
+    const __m256 dot = _mm256_fnmadd_ps(a, _mm256_set1_ps(2.0f), _mm256_set1_ps(k));
+    const __m256 y = _mm256_fmadd_ps(dot, _mm256_maskz_loadu_ps(lanes, scale),
                                      _mm256_maskz_loadu_ps(lanes, offset));
     _mm256_mask_storeu_ps(dst, lanes, y);
   }

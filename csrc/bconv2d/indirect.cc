@@ -178,9 +178,10 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.taps = taps;
     t.words = wpg;
     t.block_stride = std::size_t(pw.k_words()) * L;
-    t.folded = st.folded;
+    t.form = st.form;
     t.acc_lo = st.acc_lo;
     t.acc_hi = st.acc_hi;
+    t.full_k = float(st.full_k);
     t.lo = st.lo;
     t.hi = st.hi;
     t.scale = st.scale.data();

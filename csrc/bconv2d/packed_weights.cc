@@ -59,7 +59,8 @@ OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p)
   st.hi = a.clamp_hi;
   st.full_k = p.taps() * p.in_c_per_group;
   const bool corrected = a.pad_value == PadValue::kZero && touches_padding(a);
-  st.folded = a.output_type == OutputType::kFloat && !corrected;
+  const bool clamps = a.clamp_lo > -st.full_k || a.clamp_hi < st.full_k;
+  st.form = corrected ? FloatForm::kLiteral : clamps ? FloatForm::kClamped : FloatForm::kFolded;
   st.acc_lo = float((double(st.full_k) - a.clamp_hi) / 2);
   st.acc_hi = float((double(st.full_k) - a.clamp_lo) / 2);
   // Slots run over (group, block, lane); channel = group * out_c_per_group + block * 8 + lane.
@@ -78,8 +79,9 @@ OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p)
         st.thresholds[s] = a.thresholds[c];
       } else {
         const float m = a.multiplier[c], b = a.bias[c];
-        st.scale[s] = st.folded ? -2.0f * m : m;
-        st.offset[s] = st.folded ? float(st.full_k) * m + b : b;
+        const bool folded = st.form == FloatForm::kFolded;
+        st.scale[s] = folded ? -2.0f * m : m;
+        st.offset[s] = folded ? float(st.full_k) * m + b : b;
       }
     }
   }

@@ -33,12 +33,16 @@ struct Isa {
     }
     return bits;
   }
-  static void store_folded(const Acc& acc, float lo, float hi, const float* scale,
-                           const float* offset, float* dst, int n) {
+  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
+                           int n) {
+    for (int i = 0; i < n; ++i) dst[i] = float(acc.w[i]) * scale[i] + offset[i];
+  }
+  static void store_clamped(const Acc& acc, float lo, float hi, float k, const float* scale,
+                            const float* offset, float* dst, int n) {
     for (int i = 0; i < n; ++i) {
       float a = float(acc.w[i]);
       a = a < lo ? lo : (a > hi ? hi : a);
-      dst[i] = a * scale[i] + offset[i];
+      dst[i] = (k - 2.0f * a) * scale[i] + offset[i];
     }
   }
   static void store_literal(const Acc& acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,

@@ -17,13 +17,13 @@
 //   kMR, kNR               the full tile; smaller tiles cover the remainders
 //   Vec, Acc               8 words / 8 running popcount sums
 //   zero(), load8(p), broadcast(word), xor_popcount_add(acc, x, w)
-//   store_folded(acc, float lo, float hi, const float* scale, const float* offset, float* dst, n)
-//                          dst[i] = clamp(acc[i], lo, hi) * scale[i] + offset[i] for i < n
+//   store_folded(acc, scale, offset, float* dst, int n)
+//                          dst[i] = acc[i] * scale[i] + offset[i] for i < n
+//   store_clamped(acc, float lo, float hi, float k, scale, offset, float* dst, n)
+//                          dst[i] = (k - 2 * clamp(acc[i], lo, hi)) * scale[i] + offset[i]
 //   store_literal(acc, const int32* kc, int32 lo, int32 hi, scale, offset, float* dst, n)
 //                          dst[i] = float(clamp(kc[i] - 2 * acc[i], lo, hi)) * scale[i] + offset[i],
 //                          rounded as written (a multiply, then an add)
-//   threshold_bits(acc, const int32* kc, const int32* thresholds)
-//                          bit i = kc[i] - 2 * acc[i] < thresholds[i], as an 8-bit mask
 // Only the ISA's own file instantiates tile<>, inside its own namespace; the driver that builds
 // indirection tables and splits work over threads (indirect.cc) is plain C++ and reaches the
 // tiles through a TileKernels table. Nothing from the standard library is used here, so no
@@ -50,8 +50,8 @@ struct TileArgs {
   int rows_stride, taps, words, word_offset;
   const Word* weights;       // first k-step of the tile's first 8-channel block
   std::size_t block_stride;  // words between consecutive blocks
-  bool folded;                        // OutputStage::folded
-  float acc_lo, acc_hi;               // folded: OutputStage::acc_lo / acc_hi
+  FloatForm form;                     // float output: OutputStage::form
+  float acc_lo, acc_hi, full_k;       // clamped: OutputStage::acc_lo / acc_hi / full_k
   std::int32_t lo, hi;                // literal: OutputStage::lo / hi
   const float *scale, *offset;        // OutputStage::scale / offset, by slot
   const std::int32_t* thresholds;     // bit output: OutputStage::thresholds, by slot; else null
@@ -60,7 +60,7 @@ struct TileArgs {
   Word* bits_out;              // bit output of the first pixel (word 0); pixels follow
   // The per-pixel arrays (rows, kc_rows, out, bits_out) run on over the call's tiles.
   std::size_t out_step, bits_step;     // floats / words per output pixel
-  const std::int32_t* const* kc_rows;  // per pixel kc row by slot (unfolded paths only)
+  const std::int32_t* const* kc_rows;  // per pixel kc row by slot (bit and literal outputs)
 };
 
 using TileFn = void (*)(const TileArgs&);
@@ -83,6 +83,44 @@ void insert_bits(Word* row, int bit, Word bits, int n) {
   if (shift + n > kWordBits) {
     const int spill = kWordBits - shift;
     row[word + 1] = (row[word + 1] & ~(mask >> spill)) | (bits >> spill);
+  }
+}
+
+// Float output of one tile: MR pixels x NR blocks, n = valid lanes of each block (8 but in a
+// layer's last block). Fully unrolled, so the accumulators stay in registers (indexing them
+// with run-time p, b would put them on the stack for the whole tile), and everything is read
+// from t before the first store, which the compiler must assume may alias t.
+template <class Isa, FloatForm kForm, int MR, int NR>
+__attribute__((always_inline)) inline void store_float(const TileArgs& t, const typename Isa::Acc (&acc)[MR][NR], float* out0,
+                 const std::int32_t* const* kc_rows) {
+  constexpr int L = 8;
+  const float *const scale = t.scale + t.slot0, *const offset = t.offset + t.slot0;
+  const float acc_lo = t.acc_lo, acc_hi = t.acc_hi, full_k = t.full_k;
+  const std::int32_t lo = t.lo, hi = t.hi;
+  const int valid = t.valid, slot0 = t.slot0;
+  const std::size_t out_step = t.out_step;
+  float* out[MR];
+  const std::int32_t* kc[MR];
+#pragma GCC unroll 16
+  for (int p = 0; p < MR; ++p) {
+    out[p] = out0 + p * out_step + t.channel0;
+    kc[p] = kc_rows[p] + slot0;
+  }
+#pragma GCC unroll 16
+  for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+    for (int b = 0; b < NR; ++b) {
+      const int n = valid - b * L < L ? valid - b * L : L;
+      if (n <= 0) continue;
+      const int i = b * L;
+      if (kForm == FloatForm::kFolded) {
+        Isa::store_folded(acc[p][b], scale + i, offset + i, out[p] + i, n);
+      } else if (kForm == FloatForm::kClamped) {
+        Isa::store_clamped(acc[p][b], acc_lo, acc_hi, full_k, scale + i, offset + i, out[p] + i, n);
+      } else {
+        Isa::store_literal(acc[p][b], kc[p] + i, lo, hi, scale + i, offset + i, out[p] + i, n);
+      }
+    }
   }
 }
 
@@ -145,24 +183,6 @@ void bconv_tile(const TileArgs& t) {
         }
       }
     }
-    if (t.folded && t.valid == NR * L) {
-      // The common case, fully unrolled: every block full, the folded affine map. Everything
-      // is read from t before the first store, which the compiler must assume may alias t.
-      float* out[MR];
-#pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) out[p] = out0 + p * t.out_step + t.channel0;
-      const float* scale = t.scale + t.slot0;
-      const float* offset = t.offset + t.slot0;
-      const float acc_lo = t.acc_lo, acc_hi = t.acc_hi;
-#pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) {
-#pragma GCC unroll 16
-        for (int b = 0; b < NR; ++b) {
-          Isa::store_folded(acc[p][b], acc_lo, acc_hi, scale + b * L, offset + b * L, out[p] + b * L, L);
-        }
-      }
-      continue;
-    }
     if (t.thresholds != nullptr) {
       // Bit output: one integer compare per value, NR * 8 <= 64 bits per pixel.
       static_assert(NR * L <= kWordBits, "a tile's bits must fit one word");
@@ -177,33 +197,12 @@ void bconv_tile(const TileArgs& t) {
         }
         insert_bits<Isa>(bits0 + p * t.bits_step, t.channel0, bits, t.valid);
       }
-      continue;
-    }
-    // Any other float output (a partial last block, or the literal form that the zero-padding
-    // correction needs), block by block with n valid lanes. The loops are unrolled so that the
-    // accumulators stay in registers (indexing them with run-time p, b would put them on the
-    // stack for the whole tile).
-    const bool folded = t.folded;
-    const float acc_lo = t.acc_lo, acc_hi = t.acc_hi;
-    const std::int32_t lo = t.lo, hi = t.hi;
-    const int valid = t.valid, slot0 = t.slot0, channel0 = t.channel0;
-    const float *const scale = t.scale, *const offset = t.offset;
-    const std::size_t out_step = t.out_step;
-#pragma GCC unroll 16
-    for (int p = 0; p < MR; ++p) {
-#pragma GCC unroll 16
-      for (int b = 0; b < NR; ++b) {
-        const int n = valid - b * L < L ? valid - b * L : L;
-        if (n > 0) {
-          const int slot = slot0 + b * L;
-          float* const out = out0 + p * out_step + channel0 + b * L;
-          if (folded) {
-            Isa::store_folded(acc[p][b], acc_lo, acc_hi, scale + slot, offset + slot, out, n);
-          } else {
-            Isa::store_literal(acc[p][b], kc_rows[p] + slot, lo, hi, scale + slot, offset + slot, out, n);
-          }
-        }
-      }
+    } else if (t.form == FloatForm::kFolded) {
+      store_float<Isa, FloatForm::kFolded, MR, NR>(t, acc, out0, kc_rows);
+    } else if (t.form == FloatForm::kClamped) {
+      store_float<Isa, FloatForm::kClamped, MR, NR>(t, acc, out0, kc_rows);
+    } else {
+      store_float<Isa, FloatForm::kLiteral, MR, NR>(t, acc, out0, kc_rows);
     }
   }
 }

@@ -2,7 +2,7 @@
 // depthwise convolution, max / average pooling, im2col for float GEMM, per-channel affine with
 // a two-slope activation, element-wise add. Plain loops over the channel axis, written so the
 // compiler vectorizes them; compiled once per ISA (kernels.inc) and picked by the dispatch
-// table like the binary kernels. Float GEMM itself stays with numpy's BLAS.
+// table like the binary kernels. Float GEMM itself is a BLAS's (gemm.h).
 //
 // Geometry (all ops with a window): output pixel (oy, ox) reads input rows
 // iy = oy * stride_h - pad_top + ky * dilation_h and columns ix likewise; taps outside the image
@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace pocketbnn {
 
@@ -48,10 +49,13 @@ using FloatPoolFn = void (*)(const FloatPoolArgs&);
 
 // col[n,oy,ox, (ky*kw + kx)*channels + c] = x[n,iy,ix,c] (0 outside the image): the im2col
 // matrix whose product with HWIO weights reshaped to [kh*kw*channels, out] is the convolution.
+// Only output rows r = n * out_h + oy in [row_begin, row_end) are written (all by default);
+// output points at the whole matrix, row 0.
 struct Im2colArgs {
   FloatWindow g;
   const float* input = nullptr;
   float* output = nullptr;
+  std::size_t row_begin = 0, row_end = SIZE_MAX;
   int num_threads = 1;
 };
 using FloatIm2colFn = void (*)(const Im2colArgs&);

@@ -16,6 +16,7 @@
 #include "core/types.h"
 #include "dispatch/config.h"
 #include "float_ops/float_ops.h"
+#include "float_ops/gemm.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -364,6 +365,64 @@ void float_add(CArray<const float> a_, CArray<const float> b, CArray<float> out,
   select_ukernel<ops::float_add>().fn(a);
 }
 
+// Checks b [k, n], bias and out [..., n] with m rows; fills the product fields of a GEMM.
+FloatGemmArgs gemm_args(std::size_t m, std::size_t k, const CArray<const float>& b,
+                        const CArray<const float>& bias, CArray<float>& out, bool relu,
+                        int num_threads) {
+  require(num_threads >= 1, "num_threads must be >= 1");
+  require(has_sgemm(), "no BLAS sgemm is registered (pocketbnn.engine registers OpenBLAS's)");
+  require(b.ndim() == 2 && b.shape(0) == k && k >= 1,
+          [&] { return "b must be 2-D (" + std::to_string(k) + ", n), got " + shape_of(b); });
+  const std::size_t n = b.shape(1);
+  require(out.ndim() >= 1 && out.shape(out.ndim() - 1) == n && out.size() == m * n,
+          [&] { return "out must hold " + std::to_string(m) + " rows of " + std::to_string(n) +
+                       " values, got " + shape_of(out); });
+  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == n),
+          "bias must have one value per output column");
+  require(m < (std::size_t(1) << 31) && n < (std::size_t(1) << 31) && k < (std::size_t(1) << 31),
+          "GEMM dimensions must be below 2^31");
+  FloatGemmArgs g;
+  g.m = m;
+  g.n = int(n);
+  g.k = int(k);
+  g.b = b.data();
+  g.bias = bias.is_valid() ? bias.data() : nullptr;
+  g.c = out.data();
+  g.relu = relu;
+  g.num_threads = num_threads;
+  return g;
+}
+
+void float_gemm_binding(CArray<const float> a, CArray<const float> b, CArray<const float> bias,
+                        CArray<float> out, bool relu, int num_threads) {
+  require(a.ndim() == 2, [&] { return "a must be 2-D (m, k), got " + shape_of(a); });
+  FloatGemmArgs g = gemm_args(a.shape(0), a.shape(1), b, bias, out, relu, num_threads);
+  g.a = a.data();
+  nb::gil_scoped_release release;
+  float_gemm(g);
+}
+
+void float_conv_gemm(CArray<const float> x, CArray<const float> b, CArray<const float> bias,
+                     int kh, int kw, int stride_h, int stride_w, int dilation_h, int dilation_w,
+                     int pad_top, int pad_left, CArray<float> cols, CArray<float> out, bool relu,
+                     int num_threads) {
+  require(out.ndim() == 4, [&] { return "out must be 4-D, got " + shape_of(out); });
+  Im2colArgs im;
+  im.g = float_window(x, int(out.shape(1)), int(out.shape(2)), kh, kw, stride_h, stride_w,
+                      dilation_h, dilation_w, pad_top, pad_left);
+  const std::size_t k = std::size_t(kh) * kw * x.shape(3);
+  check_out4(cols, x.shape(0), k, "cols");
+  require(cols.shape(1) == out.shape(1) && cols.shape(2) == out.shape(2) && out.shape(0) == x.shape(0),
+          "cols and out must have the batch and output size of the convolution");
+  FloatGemmArgs g = gemm_args(out.shape(0) * out.shape(1) * out.shape(2), k, b, bias, out, relu,
+                              num_threads);
+  im.input = x.data();
+  im.output = cols.data();
+  g.im2col = &im;
+  nb::gil_scoped_release release;
+  float_gemm(g);
+}
+
 }  // namespace
 }  // namespace pocketbnn
 
@@ -402,6 +461,15 @@ NB_MODULE(_core, m) {
   m.def("float_channel_affine", &float_channel_affine, "x"_a, "scale"_a, "shift"_a, "pos"_a,
         "neg"_a, "post"_a, "lo"_a, "hi"_a, "out"_a, "num_threads"_a);
   m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);
+  m.def("float_gemm", &float_gemm_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "relu"_a,
+        "num_threads"_a);
+  m.def("float_conv_gemm", &float_conv_gemm, "x"_a, "b"_a, "bias"_a.none(), "kh"_a, "kw"_a,
+        "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a,
+        "cols"_a, "out"_a, "relu"_a, "num_threads"_a);
+  m.def("set_sgemm", [](std::uintptr_t address) {
+    set_sgemm(reinterpret_cast<CblasSgemmFn>(address));
+  }, "address"_a, "Registers a cblas_sgemm (its address) for the float GEMMs");
+  m.def("has_sgemm", &has_sgemm);
   m.def("measure_clock_ghz", [](double seconds) {
     nb::gil_scoped_release release;
     return measure_clock_ghz(seconds);

@@ -100,6 +100,22 @@ def test_float_output_transform(isa, cfg, seed, clamped):
                                rtol=0, atol=tol)
 
 
+@settings(max_examples=40)
+@given(cfg=conv_configs(), seed=st.integers(0, 2**32 - 1))
+def test_relu_clamped_values_are_exactly_the_bias(isa, cfg, seed):
+    """A fused ReLU (clamp lo = 0) writes exactly 0 * m + b = b where the dot is <= 0, even
+    when |K m| dwarfs |b| (a folded affine map would round b away there)."""
+    rng, x, w, dot = make_case(cfg, seed)
+    m = (1e4 * rng.standard_normal(cfg["out_c"])).astype(np.float32)
+    b = (1e-3 * rng.standard_normal(cfg["out_c"])).astype(np.float32)
+    y = run(cfg, x, w, multiplier=m, bias=b, clamp=(0, 2**31 - 1))
+    clamped = dot <= 0
+    np.testing.assert_array_equal(y[clamped], np.broadcast_to(b, y.shape)[clamped])
+    k = np.prod(cfg["kernel"]) * cfg["in_c"] // cfg["groups"]
+    expected = np.maximum(dot, 0) * m.astype(np.float64) + b
+    np.testing.assert_allclose(y, expected, rtol=0, atol=4 * np.finfo(np.float32).eps * k * np.abs(m).max())
+
+
 @MANY
 @given(cfg=conv_configs(), seed=st.integers(0, 2**32 - 1), clamped=st.booleans())
 def test_bit_output_is_sign_of_float_output(isa, cfg, seed, clamped):

@@ -6,6 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pocketbnn import _core
+from pocketbnn.engine.ops import _blas
+
+_blas.register()
 
 geometry = dict(batch=st.integers(1, 2), height=st.integers(1, 9), width=st.integers(1, 9),
                 channels=st.integers(1, 40), kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
@@ -99,6 +102,57 @@ def test_im2col(isa, batch, height, width, channels, kernel, stride, dilation, p
     out = np.full(want.shape, np.nan, np.float32)
     _core.float_im2col(x, *_window_args(kernel, stride, dilation, pads), out, threads)
     np.testing.assert_array_equal(out, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 700), k=st.integers(1, 80), n=st.integers(1, 90), threads=st.sampled_from([1, 2, 3]),
+       relu=st.booleans(), with_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_gemm(m, k, n, threads, relu, with_bias, seed):
+    """Row bands (and column blocks for few rows) cover C exactly once, bias and ReLU fused."""
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32) if with_bias else None
+    want = a.astype(np.float64) @ b + (0 if bias is None else bias)
+    if relu:
+        want = np.maximum(want, 0)
+    out = np.full((m, n), np.nan, np.float32)
+    _core.float_gemm(a, b, bias, out, relu, threads)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4 * np.sqrt(k))
+
+
+@settings(max_examples=60, deadline=None)
+@given(**geometry, out_c=st.integers(1, 40), relu=st.booleans(), with_bias=st.booleans())
+def test_conv_gemm(isa, batch, height, width, channels, kernel, stride, dilation, pads, threads, seed,
+                   out_c, relu, with_bias):
+    """im2col made band by band inside the GEMM: the same columns and product as the two-step form."""
+    s = _setup(batch, height, width, channels, kernel, stride, dilation, pads, seed)
+    if s is None:
+        return
+    x, oh, ow = s
+    rng = np.random.default_rng(seed + 1)
+    k = kernel[0] * kernel[1] * channels
+    w = rng.standard_normal((k, out_c)).astype(np.float32)
+    bias = rng.standard_normal(out_c).astype(np.float32) if with_bias else None
+    cols = np.concatenate([v for _, _, v in _taps(x, kernel, stride, dilation, pads, oh, ow, 0.0)], axis=-1)
+    want = cols.astype(np.float64) @ w + (0 if bias is None else bias)
+    if relu:
+        want = np.maximum(want, 0)
+    got_cols = np.full(cols.shape, np.nan, np.float32)
+    out = np.full((batch, oh, ow, out_c), np.nan, np.float32)
+    _core.float_conv_gemm(x, w, bias, *_window_args(kernel, stride, dilation, pads), got_cols, out, relu, threads)
+    np.testing.assert_array_equal(got_cols, cols)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4 * np.sqrt(k))
+
+
+def test_gemm_rejects_bad_shapes():
+    a, b, out = np.ones((4, 3), np.float32), np.ones((3, 5), np.float32), np.empty((4, 5), np.float32)
+    with pytest.raises(ValueError, match="b must be 2-D"):
+        _core.float_gemm(a, np.ones((2, 5), np.float32), None, out, False, 1)
+    with pytest.raises(ValueError, match="out must hold 4 rows of 5"):
+        _core.float_gemm(a, b, None, np.empty((4, 6), np.float32), False, 1)
+    with pytest.raises(ValueError, match="bias"):
+        _core.float_gemm(a, b, np.ones(4, np.float32), out, False, 1)
 
 
 @settings(max_examples=40, deadline=None)

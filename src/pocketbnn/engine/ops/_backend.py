@@ -3,7 +3,8 @@
 Binary ops go through the public kernels API (``pocketbnn.kernels``) with ``out=``, writing
 into the engine's preplanned buffers, so a run allocates nothing; weights are re-laid out once
 per model by ``kernels.BconvWeights``. Float ops (``csrc/float_ops``) are called directly on the
-core: they are engine-internal and their arguments are checked once when a plan is built.
+core: they are engine-internal and their arguments are checked once when a plan is built. Float
+GEMMs run OpenBLAS's sgemm from the core's threads (``_blas``), registered on first use.
 
 Ops bind their calls once per workspace (``Op.bind``): each ``bind_*`` below returns a
 zero-argument callable with every argument already resolved, so the executor's hot loop is
@@ -17,6 +18,7 @@ from functools import partial
 import numpy as np
 
 from pocketbnn import _core, kernels
+from pocketbnn.engine.ops import _blas
 
 # float_pool2d modes (csrc/float_ops/float_ops.h PoolMode).
 POOL_MAX, POOL_AVG_INCLUDE_PAD, POOL_AVG_EXCLUDE_PAD = 0, 1, 2
@@ -70,9 +72,17 @@ def bind_pool2d(x, out, *, mode, window, num_threads):
     return partial(_core.float_pool2d, x, mode, *_geometry(window), out, num_threads)
 
 
-def bind_im2col(x, col, *, window, num_threads):
-    """``col[n, oy, ox, (ky*kw + kx)*C + c]`` = padded input (zeros outside the image)."""
-    return partial(_core.float_im2col, x, *_geometry(window), col, num_threads)
+def bind_gemm(a, b, bias, out, *, relu, num_threads):
+    r"""$out = a b + bias$ (then ReLU), ``a`` ``[m, k]``, ``b`` ``[k, n]``, ``out`` ``[m, n]``."""
+    _blas.register()
+    return partial(_core.float_gemm, a, b, bias, out, relu, num_threads)
+
+
+def bind_conv_gemm(x, b, bias, cols, out, *, window, relu, num_threads):
+    r"""Convolution as im2col + GEMM, band by band: ``cols[n, oy, ox, (ky*kw + kx)*C + c]`` =
+    padded input (zeros outside the image), $out = cols\, b + bias$ (then ReLU)."""
+    _blas.register()
+    return partial(_core.float_conv_gemm, x, b, bias, *_geometry(window), cols, out, relu, num_threads)
 
 
 def bind_channel_affine(x, out, scale, shift, pos, neg, post, lo=-INF, hi=INF, *, num_threads):

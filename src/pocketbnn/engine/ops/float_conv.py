@@ -1,4 +1,5 @@
-"""Float convolution and dense layers on NHWC float32: im2col + BLAS GEMM (numpy's matmul).
+"""Float convolution and dense layers on NHWC float32: im2col + BLAS GEMM (OpenBLAS's sgemm,
+scheduled over row bands by the compiled core, bias and ReLU fused).
 
 Weights are HWIO for convolutions, ``[kh, kw, Cin/groups, Cout]``, and ``[in, out]`` for dense,
 float32 or int8 codes with a per-output-channel scale (see ``base.float_weights``).
@@ -22,10 +23,11 @@ class Conv2d(Op):
     r"""$y[n,oy,ox,o] = b_o + \sum_{ky,kx,i} x_{pad}[n, oy s_h + ky d_h, ox s_w + kx d_w, g(o) C_g + i]
     \, w[ky,kx,i,o]$, zero padding, ``groups`` channel groups of $C_g$ inputs each.
 
-    Runs as one GEMM over im2col columns (groups = 1; im2col in the compiled core, GEMM by
-    numpy's BLAS), the compiled depthwise kernel (one input and one output channel per group),
-    or numpy per-tap / per-group code otherwise (depthwise with a channel multiplier, other
-    grouped convolutions).
+    Runs as one GEMM over im2col columns (groups = 1: the compiled core makes the columns band by
+    band and multiplies each band while it is in cache; a 1x1 stride-1 unpadded convolution is
+    a GEMM on the input itself), the compiled depthwise kernel (one input and one output channel
+    per group), or numpy per-tap / per-group code otherwise (depthwise with a channel multiplier,
+    other grouped convolutions; per-group GEMMs are the same BLAS's).
     """
 
     def __init__(self, attrs, params):
@@ -43,7 +45,7 @@ class Conv2d(Op):
         # One input and one output channel per group: the compiled depthwise kernel.
         self.native_depthwise = self.depthwise and cout == self.groups
         self.dw_weights = np.ascontiguousarray(self.weights[:, :, 0, :]) if self.native_depthwise else None
-        self.native_im2col = self.groups == 1
+        self.native_gemm = self.groups == 1
         self.pointwise = (kh, kw) == (1, 1) and not self.window.padded and (self.window.sh, self.window.sw) == (1, 1)
         # Per-group GEMM operands, [K, Cout/groups] each.
         og = cout // self.groups
@@ -60,25 +62,24 @@ class Conv2d(Op):
     def scratch(self, inputs):
         (x,), out = inputs, self.infer(inputs)[0]
         n, oh, ow, cout = out.shape
-        if self.native_depthwise or self.pointwise:
+        if self.native_depthwise or (self.native_gemm and self.pointwise):
             return []
-        if self.native_im2col:
-            return [TensorSpec((n, oh, ow, self.gemm_weights[0].shape[0]), F32)]
+        k = self.gemm_weights[0].shape[0]
+        if self.native_gemm:
+            return [TensorSpec((n, oh, ow, k), F32)]
         bufs = [TensorSpec(self.window.padded_shape(x), F32)] if self.window.padded else []
         if self.depthwise:
             mult = cout // self.in_channels
             if mult > 1:
                 bufs.append(TensorSpec(self.window.padded_shape(x)[:3] + (cout,), F32))
             bufs.append(TensorSpec(out.shape, F32))
-        elif not self.pointwise:
-            k = self.gemm_weights[0].shape[0]
+        else:
             bufs.append(TensorSpec((n, oh, ow, k), F32))
-            if self.groups > 1:
-                bufs.append(TensorSpec((n * oh * ow, cout // self.groups), F32))
+            bufs.append(TensorSpec((n * oh * ow, cout // self.groups), F32))
         return bufs
 
     def can_fuse_relu(self, inputs):
-        return self.native_depthwise or ((self.pointwise or self.native_im2col) and self.bias is not None)
+        return self.native_depthwise or self.native_gemm
 
     def bind_relu(self, ins, outs, scratch):
         return self.bind(ins, outs, scratch, relu=True)
@@ -89,17 +90,12 @@ class Conv2d(Op):
         if self.native_depthwise:
             return _backend.bind_depthwise2d(x, self.dw_weights, self.bias, out, window=self.window, relu=relu,
                                              num_threads=nt)
-        if self.pointwise or self.native_im2col:
-            cols = x if self.pointwise else scratch[0]
-            calls = [] if self.pointwise else [_backend.bind_im2col(x, cols, window=self.window, num_threads=nt)]
-            calls.append(partial(np.matmul, cols.reshape(-1, cols.shape[3]), self.gemm_weights[0],
-                                 out=out.reshape(-1, out.shape[3])))
-            if self.bias is not None:
-                c = out.shape[3]
-                ones, zeros = np.ones(c, np.float32), np.zeros(c, np.float32)
-                calls.append(_backend.bind_channel_affine(out, out, ones, self.bias, ones, ones, zeros,
-                                                          lo=0.0 if relu else -_backend.INF, num_threads=nt))
-            return calls[0] if len(calls) == 1 else partial(_call_all, tuple(calls))
+        if self.native_gemm and self.pointwise:
+            return _backend.bind_gemm(x.reshape(-1, x.shape[3]), self.gemm_weights[0], self.bias,
+                                      out.reshape(-1, out.shape[3]), relu=relu, num_threads=nt)
+        if self.native_gemm:
+            return _backend.bind_conv_gemm(x, self.gemm_weights[0], self.bias, scratch[0], out, window=self.window,
+                                           relu=relu, num_threads=nt)
         assert not relu, "can_fuse_relu is False for this conv"
         return partial(self.run_numpy, ins, outs, scratch)
 
@@ -110,16 +106,14 @@ class Conv2d(Op):
             x = self.window.fill_padded(x, scratch.pop(0))
         if self.depthwise:
             self._depthwise(x, out, scratch)
-        elif self.pointwise:
-            np.matmul(x.reshape(-1, x.shape[3]), self.gemm_weights[0], out=out.reshape(-1, out.shape[3]))
         else:
-            self._im2col_gemm(x, out, scratch)
+            self._grouped_gemm(x, out, scratch)
         if self.bias is not None:
             np.add(out, self.bias, out=out)
 
-    def _im2col_gemm(self, x, out, scratch):
+    def _grouped_gemm(self, x, out, scratch):
         n, oh, ow, cout = out.shape
-        col = scratch[0]
+        col, group_out = scratch
         cg = self.in_channels // self.groups
         og = cout // self.groups
         flat_out = out.reshape(-1, cout)
@@ -128,12 +122,9 @@ class Conv2d(Op):
             for ky, kx, view in self.window.taps(xg, oh, ow):
                 t = ky * self.window.kw + kx
                 np.copyto(col[..., t * cg:(t + 1) * cg], view)
-            cols = col.reshape(-1, col.shape[3])
-            if self.groups == 1:
-                np.matmul(cols, w, out=flat_out)
-            else:
-                np.matmul(cols, w, out=scratch[1])
-                np.copyto(flat_out[:, g * og:(g + 1) * og], scratch[1])
+            _backend.bind_gemm(col.reshape(-1, col.shape[3]), w, None, group_out, relu=False,
+                               num_threads=self.num_threads)()
+            np.copyto(flat_out[:, g * og:(g + 1) * og], group_out)
 
     def _depthwise(self, x, out, scratch):
         _, oh, ow, cout = out.shape
@@ -152,11 +143,6 @@ class Conv2d(Op):
                 np.add(out, tmp, out=out)
 
 
-def _call_all(calls) -> None:
-    for call in calls:
-        call()
-
-
 @register("dense")
 class Dense(Op):
     r"""$y = x W + b$ on ``[N, in]`` input; ``W`` is ``[in, out]``."""
@@ -173,7 +159,11 @@ class Dense(Op):
             raise ModelFormatError(f"dense expects float32 [N, {self.weights.shape[0]}], got {x}")
         return [TensorSpec((x.shape[0], self.weights.shape[1]), F32)]
 
-    def run(self, ins, outs, scratch):
-        np.matmul(ins[0], self.weights, out=outs[0])
-        if self.bias is not None:
-            np.add(outs[0], self.bias, out=outs[0])
+    def can_fuse_relu(self, inputs):
+        return True
+
+    def bind_relu(self, ins, outs, scratch):
+        return self.bind(ins, outs, scratch, relu=True)
+
+    def bind(self, ins, outs, scratch, relu=False):
+        return _backend.bind_gemm(ins[0], self.weights, self.bias, outs[0], relu=relu, num_threads=self.num_threads)
