@@ -1,8 +1,11 @@
 """Zoo models at 224x224, batch 1, 1000 classes: torch (fp32, channels_last, inference_mode,
 eval, 1 thread) vs the pocketbnn engine at 1 and 2 threads; engine file size vs the cost model's.
 
-Torch and the engine run in one process, interleaved run by run (torch, engine 1t, engine 2t,
-torch, ...), so machine noise hits every column alike; the table reports medians. Single-thread
+Torch and the engine run in one process, interleaved round by round in a shuffled order
+(``pocketbnn.bench.timing.interleaved``), so machine noise hits every column alike; the table
+reports medians. A torch sample is one call; an engine sample is the mean of 5 back-to-back runs
+after an untimed one, the steady state of a deployed model (a run right after 100+ ms of torch
+finds its weights evicted from cache and its thread pool asleep). Single-thread
 columns also report thread CPU time (``time.thread_time``), which excludes time the VM spends
 on other work, and the speed-up is given on both clocks. numpy's OpenBLAS is pinned to 1 thread
 (``OPENBLAS_NUM_THREADS=1``, set before numpy loads) so that its idle threads never compete with
@@ -27,9 +30,10 @@ import platform  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+from pocketbnn.bench.timing import interleaved  # noqa: E402
 
 _DISPATCH_SNIPPET = """
 import json, sys, time, numpy as np
@@ -51,10 +55,7 @@ print(json.dumps({"dispatch_ms": float(np.median(times)) * 1e3}))
 """
 
 
-def _timed(fn) -> tuple[float, float]:
-    t0, c0 = time.perf_counter(), time.thread_time()
-    fn()
-    return (time.perf_counter() - t0) * 1e3, (time.thread_time() - c0) * 1e3
+ENGINE_REPEAT = 5
 
 
 def bench(name: str, threads: list[int], repeats: int) -> dict:
@@ -80,19 +81,16 @@ def bench(name: str, threads: list[int], repeats: int) -> dict:
         interps = {t: engine.load(path, num_threads=t) for t in threads}
         runners = {"torch": lambda: cl(xc)}
         runners.update({f"engine_{t}t": (lambda it=it: it.run(xe)) for t, it in interps.items()})
-        samples = {k: [] for k in runners}
+        # torch: one call per sample (100+ ms, its own steady state); engine: the mean of
+        # ENGINE_REPEAT back-to-back runs after an untimed one, the steady state of a deployed
+        # model rather than its first run after 100+ ms of torch evicted its caches.
+        repeat = {k: 1 if k == "torch" else ENGINE_REPEAT for k in runners}
         with torch.inference_mode():
-            for _ in range(3):
-                for fn in runners.values():
-                    fn()
-            for _ in range(repeats):
-                for k, fn in runners.items():
-                    samples[k].append(_timed(fn))
-        for k, v in samples.items():
-            wall, cpu = np.median(np.array(v), axis=0)
+            stats = interleaved(runners, rounds=repeats, warmup=2, repeat=repeat)
+        for k, st in stats.items():
             key = "torch_ms_1t" if k == "torch" else k.replace("engine_", "engine_ms_")
-            record[key] = float(wall)
-            record[key.replace("_ms_", "_cpu_ms_")] = float(cpu)
+            record[key] = st.median * 1e3
+            record[key.replace("_ms_", "_cpu_ms_")] = st.cpu_median * 1e3
         for t, it in interps.items():
             record[f"by_op_{t}t"] = it.profile(xe, repeats=max(5, repeats // 2), warmup=1).by_op_type()
         out = subprocess.run([sys.executable, "-c", _DISPATCH_SNIPPET, path, str(4 * repeats)],

@@ -52,7 +52,7 @@ def interleaved(
     *,
     rounds: int,
     warmup: int = 3,
-    repeat: int = 1,
+    repeat: int | dict[str, int] = 1,
     min_seconds: float = 0.0,
     seed: int = 0,
 ) -> dict[str, Stats]:
@@ -62,7 +62,8 @@ def interleaved(
         contenders: name -> zero-argument callable.
         rounds: timed rounds; continues past that until ``min_seconds`` have elapsed.
         warmup: untimed rounds first (caches, thread pools, lazy initialisation).
-        repeat: timed back-to-back calls per sample (after one untimed call when > 1).
+        repeat: timed back-to-back calls per sample (after one untimed call when > 1); one
+            number for all contenders, or one per contender name (default 1).
         min_seconds: lower bound on the total timed wall time.
         seed: seed of the per-round shuffling.
 
@@ -82,13 +83,14 @@ def interleaved(
         rng.shuffle(order)
         for name in order:
             fn = contenders[name]
-            if repeat > 1:
+            n = repeat.get(name, 1) if isinstance(repeat, dict) else repeat
+            if n > 1:
                 fn()
             c, t = time.thread_time(), time.perf_counter()
-            for _ in range(repeat):
+            for _ in range(n):
                 fn()
-            wall[name].append((time.perf_counter() - t) / repeat)
-            cpu[name].append((time.thread_time() - c) / repeat)
+            wall[name].append((time.perf_counter() - t) / n)
+            cpu[name].append((time.thread_time() - c) / n)
         done += 1
     return {name: Stats.of(wall[name], cpu[name]) for name in order}
 
