@@ -52,38 +52,40 @@ struct Isa {
         _mm256_cmpgt_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(thresholds)), dot);
     return unsigned(_mm256_movemask_ps(_mm256_castsi256_ps(less)));
   }
-  static void store_lanes(__m256 y, float* dst, int n) {
+  static void store_lanes(__m256 y, const float* res, float* dst, int n) {
     if (n == 8) {
+      if (res != nullptr) y = _mm256_add_ps(y, _mm256_loadu_ps(res));
       _mm256_storeu_ps(dst, y);
       return;
     }
     alignas(32) float tmp[8];
     _mm256_store_ps(tmp, y);
-    for (int i = 0; i < n; ++i) dst[i] = tmp[i];
+    for (int i = 0; i < n; ++i) dst[i] = res != nullptr ? tmp[i] + res[i] : tmp[i];
   }
   // scale, offset and kc hold whole 8-slot blocks, so 8-lane loads stay in bounds.
-  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
-                           int n) {
+  static void store_folded(const Acc& acc, const float* scale, const float* offset,
+                           const float* res, float* dst, int n) {
     store_lanes(_mm256_fmadd_ps(_mm256_cvtepi32_ps(counts_i32(acc)), _mm256_loadu_ps(scale),
                                 _mm256_loadu_ps(offset)),
-                dst, n);
+                res, dst, n);
   }
   static void store_clamped(const Acc& acc, float lo, float hi, float k, const float* scale,
-                            const float* offset, float* dst, int n) {
+                            const float* offset, const float* res, float* dst, int n) {
     const __m256 a = _mm256_min_ps(
         _mm256_max_ps(_mm256_cvtepi32_ps(counts_i32(acc)), _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
     const __m256 dot = _mm256_fnmadd_ps(a, _mm256_set1_ps(2.0f), _mm256_set1_ps(k));
-    store_lanes(_mm256_fmadd_ps(dot, _mm256_loadu_ps(scale), _mm256_loadu_ps(offset)), dst, n);
+    store_lanes(_mm256_fmadd_ps(dot, _mm256_loadu_ps(scale), _mm256_loadu_ps(offset)), res, dst, n);
   }
   static void store_literal(const Acc& acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,
-                            const float* scale, const float* offset, float* dst, int n) {
+                            const float* scale, const float* offset, const float* res, float* dst,
+                            int n) {
     const __m256i c = counts_i32(acc);
     __m256i dot = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kc)),
                                    _mm256_add_epi32(c, c));
     dot = _mm256_min_epi32(_mm256_max_epi32(dot, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
     store_lanes(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_loadu_ps(scale)),
                               _mm256_loadu_ps(offset)),
-                dst, n);
+                res, dst, n);
   }
 };
 

@@ -27,31 +27,36 @@ struct Isa {
     return _mm256_cmplt_epi32_mask(
         dot, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(thresholds)));
   }
-  static void store_folded(Acc acc, const float* scale, const float* offset, float* dst, int n) {
-    const __mmask8 lanes = __mmask8((1u << n) - 1);
-    const __m256 y = _mm256_fmadd_ps(_mm512_cvtepi64_ps(acc), _mm256_maskz_loadu_ps(lanes, scale),
-                                     _mm256_maskz_loadu_ps(lanes, offset));
+  static void store(__m256 y, __mmask8 lanes, const float* res, float* dst) {
+    if (res != nullptr) y = _mm256_add_ps(y, _mm256_maskz_loadu_ps(lanes, res));
     _mm256_mask_storeu_ps(dst, lanes, y);
   }
+  static void store_folded(Acc acc, const float* scale, const float* offset, const float* res,
+                           float* dst, int n) {
+    const __mmask8 lanes = __mmask8((1u << n) - 1);
+    store(_mm256_fmadd_ps(_mm512_cvtepi64_ps(acc), _mm256_maskz_loadu_ps(lanes, scale),
+                          _mm256_maskz_loadu_ps(lanes, offset)),
+          lanes, res, dst);
+  }
   static void store_clamped(Acc acc, float lo, float hi, float k, const float* scale,
-                            const float* offset, float* dst, int n) {
+                            const float* offset, const float* res, float* dst, int n) {
     const __mmask8 lanes = __mmask8((1u << n) - 1);
     const __m256 a = _mm256_min_ps(_mm256_max_ps(_mm512_cvtepi64_ps(acc), _mm256_set1_ps(lo)),
                                    _mm256_set1_ps(hi));
     const __m256 dot = _mm256_fnmadd_ps(a, _mm256_set1_ps(2.0f), _mm256_set1_ps(k));
-    const __m256 y = _mm256_fmadd_ps(dot, _mm256_maskz_loadu_ps(lanes, scale),
-                                     _mm256_maskz_loadu_ps(lanes, offset));
-    _mm256_mask_storeu_ps(dst, lanes, y);
+    store(_mm256_fmadd_ps(dot, _mm256_maskz_loadu_ps(lanes, scale), _mm256_maskz_loadu_ps(lanes, offset)),
+          lanes, res, dst);
   }
   static void store_literal(Acc acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,
-                            const float* scale, const float* offset, float* dst, int n) {
+                            const float* scale, const float* offset, const float* res, float* dst,
+                            int n) {
     const __mmask8 lanes = __mmask8((1u << n) - 1);
     const __m256i counts = _mm512_cvtepi64_epi32(acc);
     __m256i dot = _mm256_sub_epi32(_mm256_maskz_loadu_epi32(lanes, kc), _mm256_add_epi32(counts, counts));
     dot = _mm256_min_epi32(_mm256_max_epi32(dot, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
-    const __m256 y = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_maskz_loadu_ps(lanes, scale)),
-                                   _mm256_maskz_loadu_ps(lanes, offset));
-    _mm256_mask_storeu_ps(dst, lanes, y);
+    store(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_maskz_loadu_ps(lanes, scale)),
+                        _mm256_maskz_loadu_ps(lanes, offset)),
+          lanes, res, dst);
   }
 };
 

@@ -66,9 +66,11 @@ struct Bconv2dArgs {
   int out_h = 0, out_w = 0;
   PadValue pad_value = PadValue::kOne;
   OutputType output_type = OutputType::kFloat;
-  // Float output: clamp(dot, clamp_lo, clamp_hi) * multiplier[c] + bias[c].
+  // Float output: clamp(dot, clamp_lo, clamp_hi) * multiplier[c] + bias[c] (+ residual, an
+  // array laid out as out_float, e.g. a ResNet shortcut; it may be out_float itself).
   const float* multiplier = nullptr;
   const float* bias = nullptr;
+  const float* residual = nullptr;
   std::int32_t clamp_lo = INT32_MIN, clamp_hi = INT32_MAX;
   // Bit output: bit c = dot < thresholds[c]; padding bits of the last word are 0.
   const std::int32_t* thresholds = nullptr;

@@ -214,6 +214,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
           t.rows = s.rows.get() + p * taps;
           t.bases = s.bases.get() + tile;
           t.out = a.out_float ? a.out_float + (first + p) * a.out_c : nullptr;
+          t.residual = a.residual ? a.residual + (first + p) * a.out_c : nullptr;
           t.bits_out = a.out_bits ? a.out_bits + (first + p) * out_words : nullptr;
           t.kc_rows = s.kc_rows.get() + p;
           tiles.fns[((direct ? 1 : 0) * MR + mr - 1) * NR + (nr - 1)](t);

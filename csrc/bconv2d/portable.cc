@@ -33,24 +33,28 @@ struct Isa {
     }
     return bits;
   }
-  static void store_folded(const Acc& acc, const float* scale, const float* offset, float* dst,
-                           int n) {
-    for (int i = 0; i < n; ++i) dst[i] = float(acc.w[i]) * scale[i] + offset[i];
+  static void store(float y, const float* res, int i, float* dst) {
+    dst[i] = res != nullptr ? y + res[i] : y;
+  }
+  static void store_folded(const Acc& acc, const float* scale, const float* offset,
+                           const float* res, float* dst, int n) {
+    for (int i = 0; i < n; ++i) store(float(acc.w[i]) * scale[i] + offset[i], res, i, dst);
   }
   static void store_clamped(const Acc& acc, float lo, float hi, float k, const float* scale,
-                            const float* offset, float* dst, int n) {
+                            const float* offset, const float* res, float* dst, int n) {
     for (int i = 0; i < n; ++i) {
       float a = float(acc.w[i]);
       a = a < lo ? lo : (a > hi ? hi : a);
-      dst[i] = (k - 2.0f * a) * scale[i] + offset[i];
+      store((k - 2.0f * a) * scale[i] + offset[i], res, i, dst);
     }
   }
   static void store_literal(const Acc& acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,
-                            const float* scale, const float* offset, float* dst, int n) {
+                            const float* scale, const float* offset, const float* res, float* dst,
+                            int n) {
     for (int i = 0; i < n; ++i) {
       std::int32_t dot = kc[i] - 2 * std::int32_t(acc.w[i]);
       dot = dot < lo ? lo : (dot > hi ? hi : dot);
-      dst[i] = float(dot) * scale[i] + offset[i];
+      store(float(dot) * scale[i] + offset[i], res, i, dst);
     }
   }
 };

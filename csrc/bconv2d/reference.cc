@@ -34,7 +34,9 @@ void bconv2d(const Bconv2dArgs& a) {
           }
           if (a.output_type == OutputType::kFloat) {
             const std::int32_t clamped = std::clamp(dot, a.clamp_lo, a.clamp_hi);
-            a.out_float[pixel * a.out_c + c] = float(clamped) * a.multiplier[c] + a.bias[c];
+            const std::size_t i = pixel * a.out_c + c;
+            const float y = float(clamped) * a.multiplier[c] + a.bias[c];
+            a.out_float[i] = a.residual != nullptr ? y + a.residual[i] : y;
           } else {
             Word& word = a.out_bits[pixel * out_words + c / kWordBits];
             const Word bit = Word{1} << (c % kWordBits);

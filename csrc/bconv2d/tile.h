@@ -17,13 +17,15 @@
 //   kMR, kNR               the full tile; smaller tiles cover the remainders
 //   Vec, Acc               8 words / 8 running popcount sums
 //   zero(), load8(p), broadcast(word), xor_popcount_add(acc, x, w)
-//   store_folded(acc, scale, offset, float* dst, int n)
-//                          dst[i] = acc[i] * scale[i] + offset[i] for i < n
-//   store_clamped(acc, float lo, float hi, float k, scale, offset, float* dst, n)
-//                          dst[i] = (k - 2 * clamp(acc[i], lo, hi)) * scale[i] + offset[i]
-//   store_literal(acc, const int32* kc, int32 lo, int32 hi, scale, offset, float* dst, n)
-//                          dst[i] = float(clamp(kc[i] - 2 * acc[i], lo, hi)) * scale[i] + offset[i],
-//                          rounded as written (a multiply, then an add)
+//   store_folded(acc, scale, offset, const float* res, float* dst, int n)
+//                          dst[i] = acc[i] * scale[i] + offset[i] (+ res[i] unless res is null),
+//                          for i < n
+//   store_clamped(acc, float lo, float hi, float k, scale, offset, res, float* dst, n)
+//                          dst[i] = (k - 2 * clamp(acc[i], lo, hi)) * scale[i] + offset[i] (+ res[i])
+//   store_literal(acc, const int32* kc, int32 lo, int32 hi, scale, offset, res, float* dst, n)
+//                          dst[i] = float(clamp(kc[i] - 2 * acc[i], lo, hi)) * scale[i] + offset[i]
+//                          (+ res[i]), rounded as written (a multiply, then adds)
+//   (store_float passes a null res as a constant, so the residual costs nothing when absent.)
 // Only the ISA's own file instantiates tile<>, inside its own namespace; the driver that builds
 // indirection tables and splits work over threads (indirect.cc) is plain C++ and reaches the
 // tiles through a TileKernels table. Nothing from the standard library is used here, so no
@@ -57,6 +59,7 @@ struct TileArgs {
   const std::int32_t* thresholds;     // bit output: OutputStage::thresholds, by slot; else null
   int slot0, channel0, valid;  // first slot, its output channel, valid channels from there
   float* out;                  // float output of the first pixel (channel 0); pixels follow
+  const float* residual;       // added to the float output, laid out as out; or null
   Word* bits_out;              // bit output of the first pixel (word 0); pixels follow
   // The per-pixel arrays (rows, kc_rows, out, bits_out) run on over the call's tiles.
   std::size_t out_step, bits_step;     // floats / words per output pixel
@@ -90,9 +93,11 @@ void insert_bits(Word* row, int bit, Word bits, int n) {
 // layer's last block). Fully unrolled, so the accumulators stay in registers (indexing them
 // with run-time p, b would put them on the stack for the whole tile), and everything is read
 // from t before the first store, which the compiler must assume may alias t.
-template <class Isa, FloatForm kForm, int MR, int NR>
-__attribute__((always_inline)) inline void store_float(const TileArgs& t, const typename Isa::Acc (&acc)[MR][NR], float* out0,
-                 const std::int32_t* const* kc_rows) {
+template <class Isa, FloatForm kForm, bool kResidual, int MR, int NR>
+__attribute__((always_inline)) inline void store_float(const TileArgs& t,
+                                                       const typename Isa::Acc (&acc)[MR][NR],
+                                                       float* out0, const float* res0,
+                                                       const std::int32_t* const* kc_rows) {
   constexpr int L = 8;
   const float *const scale = t.scale + t.slot0, *const offset = t.offset + t.slot0;
   const float acc_lo = t.acc_lo, acc_hi = t.acc_hi, full_k = t.full_k;
@@ -100,10 +105,12 @@ __attribute__((always_inline)) inline void store_float(const TileArgs& t, const 
   const int valid = t.valid, slot0 = t.slot0;
   const std::size_t out_step = t.out_step;
   float* out[MR];
+  const float* res[MR];
   const std::int32_t* kc[MR];
 #pragma GCC unroll 16
   for (int p = 0; p < MR; ++p) {
     out[p] = out0 + p * out_step + t.channel0;
+    res[p] = kResidual ? res0 + p * out_step + t.channel0 : nullptr;
     kc[p] = kc_rows[p] + slot0;
   }
 #pragma GCC unroll 16
@@ -113,14 +120,29 @@ __attribute__((always_inline)) inline void store_float(const TileArgs& t, const 
       const int n = valid - b * L < L ? valid - b * L : L;
       if (n <= 0) continue;
       const int i = b * L;
+      const float* const r = kResidual ? res[p] + i : nullptr;
       if (kForm == FloatForm::kFolded) {
-        Isa::store_folded(acc[p][b], scale + i, offset + i, out[p] + i, n);
+        Isa::store_folded(acc[p][b], scale + i, offset + i, r, out[p] + i, n);
       } else if (kForm == FloatForm::kClamped) {
-        Isa::store_clamped(acc[p][b], acc_lo, acc_hi, full_k, scale + i, offset + i, out[p] + i, n);
+        Isa::store_clamped(acc[p][b], acc_lo, acc_hi, full_k, scale + i, offset + i, r, out[p] + i, n);
       } else {
-        Isa::store_literal(acc[p][b], kc[p] + i, lo, hi, scale + i, offset + i, out[p] + i, n);
+        Isa::store_literal(acc[p][b], kc[p] + i, lo, hi, scale + i, offset + i, r, out[p] + i, n);
       }
     }
+  }
+}
+
+template <class Isa, bool kResidual, int MR, int NR>
+__attribute__((always_inline)) inline void store_float_form(const TileArgs& t,
+                                                            const typename Isa::Acc (&acc)[MR][NR],
+                                                            float* out0, const float* res0,
+                                                            const std::int32_t* const* kc_rows) {
+  if (t.form == FloatForm::kFolded) {
+    store_float<Isa, FloatForm::kFolded, kResidual, MR, NR>(t, acc, out0, res0, kc_rows);
+  } else if (t.form == FloatForm::kClamped) {
+    store_float<Isa, FloatForm::kClamped, kResidual, MR, NR>(t, acc, out0, res0, kc_rows);
+  } else {
+    store_float<Isa, FloatForm::kLiteral, kResidual, MR, NR>(t, acc, out0, res0, kc_rows);
   }
 }
 
@@ -135,6 +157,7 @@ void bconv_tile(const TileArgs& t) {
     const Word* const base = kDirect ? t.bases[tile] : nullptr;
     const Word* const* const rows = kDirect ? nullptr : t.rows + first * t.taps;
     float* const out0 = t.out != nullptr ? t.out + first * t.out_step : nullptr;
+    const float* const res0 = t.residual != nullptr ? t.residual + first * t.out_step : nullptr;
     Word* const bits0 = t.bits_out != nullptr ? t.bits_out + first * t.bits_step : nullptr;
     const std::int32_t* const* const kc_rows = t.kc_rows + first;
     typename Isa::Acc acc[MR][NR];
@@ -197,12 +220,10 @@ void bconv_tile(const TileArgs& t) {
         }
         insert_bits<Isa>(bits0 + p * t.bits_step, t.channel0, bits, t.valid);
       }
-    } else if (t.form == FloatForm::kFolded) {
-      store_float<Isa, FloatForm::kFolded, MR, NR>(t, acc, out0, kc_rows);
-    } else if (t.form == FloatForm::kClamped) {
-      store_float<Isa, FloatForm::kClamped, MR, NR>(t, acc, out0, kc_rows);
+    } else if (res0 != nullptr) {
+      store_float_form<Isa, true, MR, NR>(t, acc, out0, res0, kc_rows);
     } else {
-      store_float<Isa, FloatForm::kLiteral, MR, NR>(t, acc, out0, kc_rows);
+      store_float_form<Isa, false, MR, NR>(t, acc, out0, nullptr, kc_rows);
     }
   }
 }

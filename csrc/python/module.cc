@@ -113,7 +113,7 @@ PackedBconvWeights pack_weights(CArray<const Word> w, int groups, int in_c_per_g
 void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeights& packed,
              int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top,
              int pad_left, int pad_value, CArray<const float> multiplier,
-             CArray<const float> bias, int clamp_lo, int clamp_hi,
+             CArray<const float> bias, CArray<const float> residual, int clamp_lo, int clamp_hi,
              CArray<const std::int32_t> thresholds, CArray<float> out_float,
              CArray<Word> out_bits, int num_threads) {
   require(x.ndim() == 4,
@@ -150,6 +150,14 @@ void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeight
                 [&] { return "float output needs multiplier and bias of shape (" + std::to_string(out_c) + ",)"; });
     }
   }
+  if (residual.is_valid()) {
+    require(!bits, "residual needs float output");
+    require(residual.ndim() == 4 && residual.shape(0) == out_float.shape(0) &&
+                residual.shape(1) == out_float.shape(1) && residual.shape(2) == out_float.shape(2) &&
+                residual.shape(3) == out_float.shape(3),
+            [&] { return "residual must have the output's shape " + shape_of(out_float) + ", got " +
+                         shape_of(residual); });
+  }
   Bconv2dArgs a;
   a.input = x.data();
   a.batch = int(x.shape(0));
@@ -175,6 +183,7 @@ void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeight
   a.output_type = bits ? OutputType::kBits : OutputType::kFloat;
   a.multiplier = bits ? nullptr : multiplier.data();
   a.bias = bits ? nullptr : bias.data();
+  a.residual = residual.is_valid() ? residual.data() : nullptr;
   a.clamp_lo = clamp_lo;
   a.clamp_hi = clamp_hi;
   a.thresholds = bits ? thresholds.data() : nullptr;
@@ -446,7 +455,7 @@ NB_MODULE(_core, m) {
   m.def("pack_bconv2d_weights", &pack_weights, "weights"_a, "groups"_a, "in_c_per_group"_a);
   m.def("bconv2d", &bconv2d, "x"_a, "weights"_a, "packed"_a, "stride_h"_a, "stride_w"_a,
         "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "pad_value"_a,
-        "multiplier"_a.none(), "bias"_a.none(), "clamp_lo"_a, "clamp_hi"_a,
+        "multiplier"_a.none(), "bias"_a.none(), "residual"_a.none(), "clamp_lo"_a, "clamp_hi"_a,
         "thresholds"_a.none(), "out_float"_a.none(), "out_bits"_a.none(), "num_threads"_a);
   m.def("bmaxpool", &bmaxpool, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a, "pad_top"_a,
         "pad_left"_a, "out"_a, "num_threads"_a);

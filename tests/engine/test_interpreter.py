@@ -111,3 +111,46 @@ def test_relu_fusion_matches_unfused_run(seed, monkeypatch):
     want = plain.run(x)
     for g, w in zip(got if seed else [got], want if seed else [want]):
         np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
+
+
+def _residual_graph(seed=0):
+    from pocketbnn import kernels
+    from pocketbnn.engine import Graph, InputSpec, Node
+    rng = np.random.default_rng(seed)
+
+    def bconv(name, src, dst):
+        params = {"weights": kernels.pack_bits(rng.standard_normal((70, 3, 3, 70)).astype(np.float32)),
+                  "multiplier": rng.standard_normal(70).astype(np.float32),
+                  "bias": rng.standard_normal(70).astype(np.float32)}
+        return Node(name, "bconv2d", [src], [dst], {"kernel": [3, 3], "channels_in": 70, "pads": [1, 1, 1, 1],
+                                                    "clamp": [0, 2**31 - 1]}, params)
+    return Graph([InputSpec("x", (1, 6, 5, 70))], [
+        Node("q1", "quantize", ["x"], ["p1"]), bconv("b1", "p1", "c1"),
+        Node("add1", "add", ["c1", "x"], ["s1"]),            # shortcut = the graph input (bound per run)
+        Node("q2", "quantize", ["s1"], ["p2"]), bconv("b2", "p2", "c2"),
+        Node("add2", "add", ["s1", "c2"], ["s2"]),           # operands the other way round
+        Node("q3", "quantize", ["s2"], ["p3"]), bconv("b3", "p3", "c3"),
+        Node("add3", "add", ["c3", "s2"], ["s3"]),           # seed 1: c3 is a graph output, no fusion
+        Node("q4", "quantize", ["s3"], ["p4"]), bconv("b4", "p4", "c4"),
+        Node("r4", "relu", ["c4"], ["d4"]),
+        Node("add4", "add", ["d4", "s3"], ["y"]),            # after a ReLU: not fused
+    ], ["y", "c3"] if seed else ["y"], {"name": "residuals"})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_residual_add_fusion_matches_unfused_run(seed, monkeypatch):
+    """A binary conv's float output added to a same-shape value: the add runs in the conv's
+    output stage (the add step is a no-op); results equal the unfused run's."""
+    from pocketbnn.engine.ops.base import Op
+    x = np.random.default_rng(3).standard_normal((2, 6, 5, 70)).astype(np.float32)
+    fused = engine.from_bytes(engine.to_bytes(_residual_graph(seed)))
+    got = fused.run(x)
+    plan = fused._plan((x.shape,))
+    assert [s.node_name for s in plan.steps if s.fused] == (["add1", "add2"] if seed else ["add1", "add2", "add3"])
+    for cls in {type(op) for op in fused.ops}:
+        monkeypatch.setattr(cls, "can_fuse_add", Op.can_fuse_add)
+    plain = engine.from_bytes(engine.to_bytes(_residual_graph(seed)))
+    assert not any(s.fused for s in plain._plan((x.shape,)).steps)
+    want = plain.run(x)
+    for g, w in zip(got if seed else [got], want if seed else [want]):
+        np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)

@@ -100,6 +100,27 @@ def test_float_output_transform(isa, cfg, seed, clamped):
                                rtol=0, atol=tol)
 
 
+@MANY
+@given(cfg=conv_configs(), seed=st.integers(0, 2**32 - 1), clamped=st.booleans(), in_place=st.booleans())
+def test_residual_is_added_to_the_float_output(isa, cfg, seed, clamped, in_place):
+    """residual r: y = clamp(dot) * m + b + r, every form (folded, clamped, zero-padding literal),
+    also when r is the output buffer itself; the reference agrees."""
+    rng, x, w, dot = make_case(cfg, seed)
+    m = rng.standard_normal(cfg["out_c"]).astype(np.float32)
+    b = rng.standard_normal(cfg["out_c"]).astype(np.float32)
+    r = (8 * rng.standard_normal(dot.shape)).astype(np.float32)
+    clamp = (0, 2**31 - 1) if clamped else None
+    out = r.copy() if in_place else None
+    y = run(cfg, x, w, multiplier=m, bias=b, clamp=clamp, residual=out if in_place else r, out=out)
+    d = dot if clamp is None else np.clip(dot, *clamp)
+    expected = d * m.astype(np.float64) + b + r
+    k = np.prod(cfg["kernel"]) * cfg["in_c"] // cfg["groups"]
+    tol = 8 * np.finfo(np.float32).eps * (k * np.abs(m).max() + np.abs(b).max() + np.abs(r).max())
+    np.testing.assert_allclose(y, expected, rtol=0, atol=tol)
+    np.testing.assert_allclose(y, run_reference(cfg, x, w, multiplier=m, bias=b, clamp=clamp, residual=r),
+                               rtol=0, atol=tol)
+
+
 @settings(max_examples=40)
 @given(cfg=conv_configs(), seed=st.integers(0, 2**32 - 1))
 def test_relu_clamped_values_are_exactly_the_bias(isa, cfg, seed):
@@ -224,6 +245,11 @@ X = np.zeros((1, 6, 6, 1), np.uint64)
         (lambda: kernels.bconv2d(X, W, 64, thresholds=np.zeros(8), bias=np.zeros(8)), ValueError,
          "bitpacked_output_params"),
         (lambda: kernels.bconv2d(X, W, 64, clamp=(3, 1)), ValueError, "clamp"),
+        (lambda: kernels.bconv2d(X, W, 64, residual=np.zeros((1, 4, 4, 7), np.float32)), ValueError,
+         r"residual has shape \(1, 4, 4, 7\); the output has \(1, 4, 4, 8\)"),
+        (lambda: kernels.bconv2d(X, W, 64, residual=np.zeros((1, 4, 4, 8))), TypeError, "residual must be float32"),
+        (lambda: kernels.bconv2d(X, W, 64, thresholds=np.zeros(8), residual=np.zeros((1, 4, 4, 8), np.float32)),
+         ValueError, "residual needs float output"),
         (lambda: kernels.bconv2d(X, W, 64, num_threads=0), ValueError, "num_threads"),
         (lambda: kernels.bdense(np.zeros((2, 2), np.uint64), np.zeros((3, 1), np.uint64), 64), ValueError,
          "words per pixel"),
@@ -241,7 +267,10 @@ def test_core_rejects_mismatched_arrays_even_without_the_wrapper():
     out = np.empty((1, 4, 4, 8), np.float32)
     with pytest.raises(ValueError, match="words per pixel"):
         _core.bconv2d(np.zeros((1, 6, 6, 2), np.uint64), W, packed, 1, 1, 1, 1, 0, 0, 1,
-                      np.ones(8, np.float32), np.zeros(8, np.float32), 0, 0, None, out, None, 1)
+                      np.ones(8, np.float32), np.zeros(8, np.float32), None, 0, 0, None, out, None, 1)
     with pytest.raises(ValueError, match="multiplier and bias"):
         _core.bconv2d(X, W, packed, 1, 1, 1, 1, 0, 0, 1, np.ones(3, np.float32),
-                      np.zeros(8, np.float32), 0, 0, None, out, None, 1)
+                      np.zeros(8, np.float32), None, 0, 0, None, out, None, 1)
+    with pytest.raises(ValueError, match="residual must have the output's shape"):
+        _core.bconv2d(X, W, packed, 1, 1, 1, 1, 0, 0, 1, np.ones(8, np.float32), np.zeros(8, np.float32),
+                      np.zeros((1, 4, 4, 9), np.float32), 0, 0, None, out, None, 1)

@@ -37,7 +37,13 @@ class _Step:
     outputs: list[int]
     scratch: list[TensorSpec]
     relu_into: int | None = None   # fused with the next step, a ReLU: write its output directly
-    fused: bool = False            # a ReLU done by the previous step: nothing to run
+    add_into: int | None = None    # fused with the next step, an add: write its output directly,
+    residual: int | None = None    # adding this value (the add's other input) in the kernel
+    fused: bool = False            # a ReLU or add done by the previous step: nothing to run
+
+    @property
+    def reads(self) -> list[int]:
+        return self.inputs if self.residual is None else self.inputs + [self.residual]
 
 
 def _noop() -> None:
@@ -76,24 +82,48 @@ class _Plan:
             self.value_specs[k] = specs[v]
         self.num_inputs = len(graph.inputs)
         self.outputs = [self.index[v] for v in graph.outputs]
-        self._fuse_relus(graph)
+        self._fuse_residual_adds()
+        self._fuse_relus()
         self._assign_arenas()
         self.nbytes = sum(self.arena_bytes) + sum(s.nbytes for step in self.steps for s in step.scratch)
         self._pool: list[tuple[list, list]] = []
         self._lock = threading.Lock()
 
-    def _fuse_relus(self, graph: Graph) -> None:
-        """A ReLU whose input is made by the step just before it (an op with a ``bind_relu``,
-        e.g. add or a conv with bias) and read by nothing else runs inside that op's kernel,
-        which then writes the ReLU's output; the ReLU step becomes a no-op."""
+    def _fusable_pairs(self):
+        """(a, b, x): consecutive steps where a's single output x is read by b only and is not
+        a graph output, so a may write b's result instead."""
         readers: dict[int, int] = {}
         for step in self.steps:
             for i in step.inputs:
                 readers[i] = readers.get(i, 0) + 1
         outputs = set(self.outputs)
         for a, b in zip(self.steps, self.steps[1:]):
-            if (b.op.name == "relu" and not a.fused and len(a.outputs) == 1 and b.inputs == a.outputs
-                    and readers[a.outputs[0]] == 1 and a.outputs[0] not in outputs
+            if (not a.fused and not b.fused and a.relu_into is None and a.add_into is None
+                    and len(a.outputs) == 1 and a.outputs[0] in b.inputs
+                    and readers[a.outputs[0]] == 1 and a.outputs[0] not in outputs):
+                yield a, b, a.outputs[0]
+
+    def _fuse_residual_adds(self) -> None:
+        """An add of same-shape operands, one made by the step just before it (an op with a
+        ``bind_residual``, e.g. a binary conv with float output): that op adds the other operand
+        in its output stage and writes the add's output; the add step becomes a no-op. Not when
+        a ReLU follows the add (add + ReLU are then one pass of the add kernel)."""
+        relu_next = {id(b) for b, c, _ in self._fusable_pairs() if c.op.name == "relu"}
+        for a, b, x in self._fusable_pairs():
+            # An add followed by a ReLU keeps the two fused in its own kernel instead.
+            if b.op.name != "add" or len(b.inputs) != 2 or id(b) in relu_next:
+                continue
+            other = b.inputs[1] if b.inputs[0] == x else b.inputs[0]
+            if (other != x and self.value_specs[other] == self.value_specs[x] == self.value_specs[b.outputs[0]]
+                    and a.op.can_fuse_add([self.value_specs[i] for i in a.inputs])):
+                a.add_into, a.residual, b.fused = b.outputs[0], other, True
+
+    def _fuse_relus(self) -> None:
+        """A ReLU whose input is made by the step just before it (an op with a ``bind_relu``,
+        e.g. add or a conv with bias) and read by nothing else runs inside that op's kernel,
+        which then writes the ReLU's output; the ReLU step becomes a no-op."""
+        for a, b, x in self._fusable_pairs():
+            if (b.op.name == "relu" and b.inputs == [x]
                     and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])):
                 a.relu_into, b.fused = b.outputs[0], True
 
@@ -106,7 +136,7 @@ class _Plan:
         outputs never alias its inputs). Graph outputs get arenas of their own."""
         last_use: dict[int, int] = {}
         for k, step in enumerate(self.steps):
-            for i in step.inputs:
+            for i in step.reads:
                 last_use[i] = k
         outputs = set(self.outputs)
         self.arena_bytes: list[int] = []
@@ -127,8 +157,8 @@ class _Plan:
                 self.arena_of[v] = a
             # A step fused with the next one writes the next one's output too: its values stay
             # reserved until that output has its arena.
-            pending |= set(step.inputs) | set(step.outputs)
-            if step.relu_into is not None:
+            pending |= set(step.reads) | set(step.outputs)
+            if step.relu_into is not None or step.add_into is not None:
                 continue
             for v in pending:
                 if v >= self.num_inputs and v not in outputs and last_use.get(v, -1) <= k:
@@ -150,7 +180,7 @@ class _Plan:
         calls: list = []
         late: list[int] = []
         for k, step in enumerate(self.steps):
-            if any(i < self.num_inputs for i in step.inputs):
+            if any(i < self.num_inputs for i in step.reads):
                 calls.append(None)
                 late.append(k)
             else:
@@ -164,6 +194,8 @@ class _Plan:
         ins = [env[i] for i in step.inputs]
         if step.relu_into is not None:
             return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
+        if step.add_into is not None:
+            return step.op.bind_residual(ins, [env[step.add_into]], scratch, env[step.residual])
         return step.op.bind(ins, [env[i] for i in step.outputs], scratch)
 
     def release(self, workspace: _Workspace) -> None:

@@ -9,7 +9,9 @@ with $C_g$ the input channels per group; a tap in the SAME padding counts as an 
 $+1$ (``pad_value=1``, free: the bit pattern 0) or as 0 (``pad_value=0``, exact correction).
 Then either float32 output
 
-$$ y_c = \text{clamp}(\text{dot}, lo, hi) \cdot m_c + b_c $$
+$$ y_c = \text{clamp}(\text{dot}, lo, hi) \cdot m_c + b_c \; (+ r_c) $$
+
+(with an optional residual $r$ of the output's shape, a fused shortcut connection)
 
 or bit-packed output $\text{bit}_c = [\text{dot} < t_c]$ with integer thresholds, which
 :func:`bitpacked_output_params` derives so that $\text{bit}_c = [y_c < 0]$ exactly.
@@ -121,6 +123,7 @@ def bconv2d(
     multiplier: np.ndarray | None = None,
     bias: np.ndarray | None = None,
     clamp: tuple[int, int] | None = None,
+    residual: np.ndarray | None = None,
     thresholds: np.ndarray | None = None,
     num_threads: int | None = None,
     out: np.ndarray | None = None,
@@ -139,6 +142,8 @@ def bconv2d(
         groups: channel groups (with a raw weights array).
         multiplier, bias: float32 per output channel (default 1 and 0); float output.
         clamp: ``(lo, hi)`` applied to the integer dot product before the multiplier.
+        residual: float32 of the output's shape, added to the float output (a shortcut
+            connection fused into the output stage); may be ``out`` itself.
         thresholds: int32 per output channel; selects bit-packed output, bit = dot < t.
         num_threads: threads for this call (default: :func:`set_num_threads`).
         out: an already-allocated C-contiguous output of the shape and dtype described under
@@ -185,6 +190,8 @@ def bconv2d(
                 "thresholds select bit-packed output; fold multiplier, bias and clamp into them "
                 "with bitpacked_output_params()"
             )
+        if residual is not None:
+            raise ValueError("residual needs float output (no thresholds)")
         thresholds = _per_channel(thresholds, "thresholds", c, np.int32)
         out_bits = _output(out, (x.shape[0], out_h, out_w, packed_words(c)), np.uint64)
         out_float = None
@@ -194,9 +201,13 @@ def bconv2d(
         bias = np.zeros(c, np.float32) if bias is None else _per_channel(bias, "bias", c, np.float32)
         out_float = _output(out, (x.shape[0], out_h, out_w, c), np.float32)
         out_bits = None
+        if residual is not None:
+            _require_array(residual, "residual", np.float32, 4)
+            if residual.shape != out_float.shape:
+                raise ValueError(f"residual has shape {residual.shape}; the output has {out_float.shape}")
     _core.bconv2d(
         x, weights.weights, weights._packed, sh, sw, dh, dw, pad_top, pad_left, pad_value,
-        multiplier, bias, int(lo), int(hi), thresholds, out_float, out_bits,
+        multiplier, bias, residual, int(lo), int(hi), thresholds, out_float, out_bits,
         resolve_num_threads(num_threads),
     )
     return out_bits if out_float is None else out_float

@@ -104,6 +104,15 @@ class Op:
         r"""As :meth:`bind`, with $\max(y, 0)$ applied to the output (if :meth:`can_fuse_relu`)."""
         raise NotImplementedError
 
+    def can_fuse_add(self, inputs: list[TensorSpec]) -> bool:
+        """Whether :meth:`bind_residual` can add a same-shape array to this op's output."""
+        return False
+
+    def bind_residual(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray],
+                      residual: np.ndarray) -> Callable[[], None]:
+        """As :meth:`bind`, with ``residual`` added to the output (if :meth:`can_fuse_add`)."""
+        raise NotImplementedError
+
 
 # --- attribute and parameter checks (raise ModelFormatError naming the field) -----------------
 

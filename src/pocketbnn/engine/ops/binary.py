@@ -103,14 +103,21 @@ class BConv2d(Op):
             return [TensorSpec(lead + (self.out_channels,), F32)]
         return [TensorSpec(lead + (words(self.out_channels),), U64, self.out_channels)]
 
-    def bind(self, ins, outs, scratch):
+    def bind(self, ins, outs, scratch, residual=None):
         x, out = ins[0], outs[0]
         if x.ndim == 2:  # binary dense: a 1x1 convolution over a 1-pixel image (views, no copies)
             x = x.reshape(x.shape[0], 1, 1, x.shape[1])
             out = out.reshape(out.shape[0], 1, 1, out.shape[1])
+            residual = None if residual is None else residual.reshape(out.shape)
         return _backend.bind_bconv2d(x, self.kernel, out, window=self.window, pad_value=self.pad_value,
                                      clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
-                                     thresholds=self.thresholds, num_threads=self.num_threads)
+                                     residual=residual, thresholds=self.thresholds, num_threads=self.num_threads)
+
+    def can_fuse_add(self, inputs):
+        return self.output == "float"
+
+    def bind_residual(self, ins, outs, scratch, residual):
+        return self.bind(ins, outs, scratch, residual=residual)
 
 
 @register("bmaxpool2d")

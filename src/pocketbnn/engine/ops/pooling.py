@@ -1,11 +1,9 @@
 """Float pooling on NHWC float32: max, average (padding counted or not), global average.
 
-Max and average pooling run in the compiled core (``csrc/float_ops``), which handles the
-padding itself (no padded copy)."""
+All three run in the compiled core (``csrc/float_ops``), which handles the padding itself (no
+padded copy); global average pooling is an average pool whose window is the whole image."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from pocketbnn.engine.errors import ModelFormatError
 from pocketbnn.engine.ops import _backend
@@ -67,6 +65,9 @@ class GlobalAvgPool(Op):
         n, _, _, c = inputs[0].shape
         return [TensorSpec((n, 1, 1, c) if self.keepdims else (n, c), F32)]
 
-    def run(self, ins, outs, scratch):
+    def bind(self, ins, outs, scratch):
+        # An average pool whose one window is the whole image (compiled, threaded).
         x, out = ins[0], outs[0]
-        np.mean(x, axis=(1, 2), out=out.reshape(x.shape[0], x.shape[3]))
+        n, h, w, c = x.shape
+        return _backend.bind_pool2d(x, out.reshape(n, 1, 1, c), mode=_backend.POOL_AVG_INCLUDE_PAD,
+                                    window=Window(h, w), num_threads=self.num_threads)
