@@ -1,5 +1,6 @@
 #include "core/thread_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -136,6 +137,18 @@ void parallel_for(int threads, std::size_t units, const UnitFn& fn) {
     return;
   }
   Pool::instance().run(threads, units, fn);
+}
+
+void parallel_rows(int threads, std::size_t rows, std::size_t work_per_row,
+                   const std::function<void(std::size_t, std::size_t)>& body) {
+  if (threads <= 1 || rows < 2 || rows * work_per_row < kMinParallelWork) {
+    body(0, rows);
+    return;
+  }
+  const std::size_t blocks = std::min<std::size_t>(rows, std::size_t(threads) * 4);
+  parallel_for(threads, blocks, [&](int, std::size_t b) {
+    body(rows * b / blocks, rows * (b + 1) / blocks);
+  });
 }
 
 }  // namespace pocketbnn

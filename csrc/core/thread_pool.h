@@ -19,4 +19,12 @@ using UnitFn = std::function<void(int thread, std::size_t unit)>;
 // unit) runs inline on the caller. The first exception thrown by fn is rethrown here.
 void parallel_for(int threads, std::size_t units, const UnitFn& fn);
 
+// Below this many values (rows * work_per_row) parallel_rows runs on the caller: waking
+// workers costs more.
+constexpr std::size_t kMinParallelWork = std::size_t(1) << 15;
+
+// Runs body(r0, r1) over [0, rows) cut into up to 4 contiguous blocks per thread.
+void parallel_rows(int threads, std::size_t rows, std::size_t work_per_row,
+                   const std::function<void(std::size_t, std::size_t)>& body);
+
 }  // namespace pocketbnn

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "bconv2d/bconv2d.h"
+#include "bitpack/threads.h"
 #include "bench/peak.h"
 #include "bmaxpool/bmaxpool.h"
 #include "core/types.h"
@@ -47,11 +48,12 @@ void check_packed(const CArray<Word>& packed, RowsChannels rc, const char* what)
   }
 }
 
-void bitpack_f32(CArray<const float> x, CArray<Word> out) {
+void bitpack_f32(CArray<const float> x, CArray<Word> out, int num_threads) {
   const auto rc = rows_channels(x, "x");
   check_packed(out, rc, "out");
+  if (num_threads < 1) throw std::invalid_argument("num_threads must be >= 1");
   nb::gil_scoped_release release;
-  select_ukernel<ops::bitpack_f32>().fn(x.data(), rc.rows, rc.channels, out.data());
+  bitpack_f32_threads(x.data(), rc.rows, rc.channels, out.data(), num_threads);
 }
 
 void bitpack_i8(CArray<const std::int8_t> x, std::int8_t zero_point, CArray<Word> out) {
@@ -440,7 +442,7 @@ NB_MODULE(_core, m) {
   m.doc() = "pocketbnn compiled core: bit-packing and binary kernels with run-time ISA dispatch";
   m.attr("WORD_BITS") = kWordBits;
 
-  m.def("bitpack_f32", &bitpack_f32, "x"_a, "out"_a);
+  m.def("bitpack_f32", &bitpack_f32, "x"_a, "out"_a, "num_threads"_a = 1);
   m.def("bitpack_i8", &bitpack_i8, "x"_a, "zero_point"_a, "out"_a);
   m.def("unpack_f32", &unpack<ops::unpack_f32, float>, "packed"_a, "out"_a);
   m.def("unpack_i8", &unpack<ops::unpack_i8, std::int8_t>, "packed"_a, "out"_a);

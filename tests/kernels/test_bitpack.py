@@ -25,6 +25,14 @@ def test_pack_matches_numpy_at_word_boundaries(isa, channels, dtype):
     np.testing.assert_array_equal(kernels.pack_bits(x), pack_bits_numpy(x))
 
 
+@pytest.mark.parametrize("rows, channels", [(1000, 33), (517, 64), (3136, 64), (300, 200)])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_pack_on_several_threads_matches_numpy(isa, rows, channels, threads):
+    """Rows split over threads (enough values to split): the same words as one thread."""
+    x = _random(rows, (rows, channels), np.float32)
+    np.testing.assert_array_equal(kernels.pack_bits(x, num_threads=threads), pack_bits_numpy(x))
+
+
 @given(shape=st.lists(st.integers(1, 9), min_size=0, max_size=3), channels=st.integers(1, 300),
        zero_point=st.integers(-128, 127), seed=st.integers(0, 2**32 - 1))
 @example(shape=[], channels=64, zero_point=0, seed=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pocketbnn import _core
+from pocketbnn.kernels.threads import resolve_num_threads
 
 WORD_BITS: int = _core.WORD_BITS
 
@@ -23,7 +24,7 @@ def _require_c_contiguous(x: np.ndarray, name: str) -> None:
         raise ValueError(f"{name} must have at least one axis, got a scalar")
 
 
-def pack_bits(x: np.ndarray, zero_point: int = 0) -> np.ndarray:
+def pack_bits(x: np.ndarray, zero_point: int = 0, *, num_threads: int | None = None) -> np.ndarray:
     r"""Pack the signs of ``x`` along its last axis into uint64 words.
 
     $$ \text{bit}_i = \begin{cases} 1 & x_i < z \\ 0 & x_i \ge z \end{cases} $$
@@ -33,6 +34,8 @@ def pack_bits(x: np.ndarray, zero_point: int = 0) -> np.ndarray:
     Args:
         x: float32 or int8 array of shape ``(..., C)``, C-contiguous.
         zero_point: the int8 value that stands for 0 (int8 input only).
+        num_threads: threads for float32 input (default: :func:`set_num_threads`); rows are
+            split between them when there are at least 32 K values.
 
     Returns:
         uint64 array of shape ``(..., ceil(C / 64))``; padding bits are 0.
@@ -46,7 +49,7 @@ def pack_bits(x: np.ndarray, zero_point: int = 0) -> np.ndarray:
     if x.dtype == np.float32:
         if zero_point != 0:
             raise ValueError("zero_point applies to int8 input only")
-        _core.bitpack_f32(x, out)
+        _core.bitpack_f32(x, out, resolve_num_threads(num_threads))
     elif x.dtype == np.int8:
         if not -128 <= zero_point <= 127:
             raise ValueError(f"zero_point must be in [-128, 127], got {zero_point}")

@@ -25,13 +25,9 @@ POOL_MAX, POOL_AVG_INCLUDE_PAD, POOL_AVG_EXCLUDE_PAD = 0, 1, 2
 INF = float("inf")
 
 
-def pack(x: np.ndarray, out: np.ndarray) -> None:
+def bind_pack(x: np.ndarray, out: np.ndarray, *, num_threads: int):
     """Bit-pack float32 ``x`` along its last axis into ``out`` (uint64)."""
-    _core.bitpack_f32(x, out)
-
-
-def bind_pack(x: np.ndarray, out: np.ndarray):
-    return partial(_core.bitpack_f32, x, out)
+    return partial(_core.bitpack_f32, x, out, num_threads)
 
 
 def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int) -> kernels.BconvWeights:

@@ -47,7 +47,7 @@ class Quantize(Op):
         return [TensorSpec(x.shape[:-1] + (words(x.shape[-1]),), U64, x.shape[-1])]
 
     def bind(self, ins, outs, scratch):
-        return _backend.bind_pack(ins[0], outs[0])
+        return _backend.bind_pack(ins[0], outs[0], num_threads=self.num_threads)
 
 
 def _packed_input(op: Op, spec: TensorSpec) -> None:
