@@ -5,8 +5,10 @@
 
 Layers (LCE paper, 3x3 stride 1 SAME, batch 1): A 56x56x64->64, B 28x28x128->128,
 C 14x14x256->256, D 7x7x256->256. Contenders, timed interleaved (pocketbnn.bench):
-  binary         pocketbnn bconv2d, packed input, float output with fused multiplier/bias
-  binary+pack    the same including pack_bits of the float32 NHWC input
+  binary         pocketbnn binary conv, packed input, float output with fused multiplier/bias,
+                 prepared once (kernels.Bconv2d) and writing into one output buffer, as a
+                 converted model runs it
+  binary+pack    the same including pack_bits of the float32 NHWC input (same threads)
   fp32           torch conv2d, channels_last, inference_mode
   int8           torch quantized Conv2d (engine x86, quint8 activations, qint8 weights,
                  prepacked), quantized channels_last input
@@ -62,10 +64,12 @@ def contenders(size: int, channels: int, kernel: int, threads: int, with_int8: b
         with torch.inference_mode():
             torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
 
+    # Prepared once and writing into one output buffer, as a converted model runs it.
+    conv = kernels.Bconv2d(wb, xp.shape, padding="same", multiplier=m, bias=b, num_threads=threads)
+    y = np.empty(conv.output_shape, np.float32)
     out = {
-        "binary": lambda: kernels.bconv2d(xp, wb, padding="same", multiplier=m, bias=b, num_threads=threads),
-        "binary+pack": lambda: kernels.bconv2d(kernels.pack_bits(x), wb, padding="same", multiplier=m,
-                                               bias=b, num_threads=threads),
+        "binary": lambda: conv(xp, out=y),
+        "binary+pack": lambda: conv(kernels.pack_bits(x, num_threads=threads), out=y),
         "fp32": fp32,
         "peak": lambda: peak_samples.append(_core.measure_binary_peak(PEAK_SECONDS)),
         "clock": lambda: clock_samples.append(_core.measure_clock_ghz(PEAK_SECONDS / 4)),

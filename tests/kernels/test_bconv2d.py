@@ -274,3 +274,24 @@ def test_core_rejects_mismatched_arrays_even_without_the_wrapper():
     with pytest.raises(ValueError, match="residual must have the output's shape"):
         _core.bconv2d(X, W, packed, 1, 1, 1, 1, 0, 0, 1, np.ones(8, np.float32), np.zeros(8, np.float32),
                       np.zeros((1, 4, 4, 9), np.float32), 0, 0, None, out, None, 1)
+
+
+def test_prepared_convolution_matches_the_function_and_checks_its_input(isa):
+    rng = np.random.default_rng(11)
+    x, w = random_signs(rng, (2, 7, 6, 130)), random_signs(rng, (40, 3, 3, 130))
+    xp, m, b = kernels.pack_bits(x), rng.standard_normal(40).astype(np.float32), rng.standard_normal(40).astype(np.float32)
+    conv = kernels.Bconv2d(kernels.pack_bits(w), xp.shape, 130, stride=(2, 1), padding="same", pad_value=0,
+                           multiplier=m, bias=b, clamp=(-5, 60))
+    want = kernels.bconv2d(xp, kernels.pack_bits(w), 130, stride=(2, 1), padding="same", pad_value=0,
+                           multiplier=m, bias=b, clamp=(-5, 60))
+    assert conv.output_shape == want.shape and conv.output_dtype is np.float32
+    np.testing.assert_array_equal(conv(xp), want)
+    out = np.empty(conv.output_shape, np.float32)
+    assert conv(xp, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError, match=r"x has shape \(1, 7, 6, 3\); this convolution was prepared for \(2, 7, 6, 3\)"):
+        conv(xp[:1])
+    with pytest.raises(TypeError, match="x must be uint64"):
+        conv(xp.astype(np.int64))
+    with pytest.raises(ValueError, match="out must be a float32 array of shape"):
+        conv(xp, out=np.empty((2, 4, 6, 41), np.float32))

@@ -5,7 +5,7 @@ Bit-packing convention: values are packed along the last axis into 64-bit words
 first; bit 1 means negative (sign(0) = +1); rows are padded with 0 bits.
 """
 
-from pocketbnn.kernels.bconv2d import BconvWeights, bconv2d, bdense, bitpacked_output_params
+from pocketbnn.kernels.bconv2d import Bconv2d, BconvWeights, bconv2d, bdense, bitpacked_output_params
 from pocketbnn.kernels.bitpack import WORD_BITS, pack_bits, packed_words, unpack_bits
 from pocketbnn.kernels.bmaxpool import bmaxpool
 from pocketbnn.kernels.isa import active_isa, available_isas, list_ukernels, selected_ukernel, set_isa, use_isa
@@ -13,6 +13,7 @@ from pocketbnn.kernels.threads import get_num_threads, set_num_threads
 
 __all__ = [
     "WORD_BITS",
+    "Bconv2d",
     "BconvWeights",
     "active_isa",
     "available_isas",

@@ -110,6 +110,107 @@ class BconvWeights:
         return self.weights.shape[1], self.weights.shape[2]
 
 
+class Bconv2d:
+    r"""A binary convolution prepared for one input shape: weights, geometry and output
+    transform are checked and resolved once, so a call costs one input check and the kernel
+    (the create-once / run-many form of XNNPACK operators, and what a converted model uses).
+
+    Args:
+        weights: a :class:`BconvWeights`, or a raw uint64 OHWI array with ``in_channels``.
+        input_shape: ``(batch, height, width, words)`` of the packed input.
+        in_channels, stride, dilation, padding, pad_value, groups, multiplier, bias, clamp,
+        thresholds, num_threads: as in :func:`bconv2d`.
+
+    Attributes:
+        output_shape, output_dtype: what a call returns.
+
+    Raises:
+        TypeError, ValueError: as :func:`bconv2d`, at construction.
+    """
+
+    def __init__(
+        self,
+        weights: np.ndarray | BconvWeights,
+        input_shape: tuple[int, int, int, int],
+        in_channels: int | None = None,
+        *,
+        stride: int | tuple[int, int] = 1,
+        dilation: int | tuple[int, int] = 1,
+        padding: str = "valid",
+        pad_value: int = 1,
+        groups: int = 1,
+        multiplier: np.ndarray | None = None,
+        bias: np.ndarray | None = None,
+        clamp: tuple[int, int] | None = None,
+        thresholds: np.ndarray | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        if not isinstance(weights, BconvWeights):
+            if in_channels is None:
+                raise ValueError("in_channels is required with a raw weights array")
+            weights = BconvWeights(weights, in_channels, groups=groups)
+        elif in_channels not in (None, weights.in_channels) or groups not in (1, weights.groups):
+            raise ValueError("in_channels / groups disagree with the BconvWeights passed")
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(f"x must have 4 axes, got shape {input_shape}")
+        if input_shape[3] != packed_words(weights.in_channels):
+            raise ValueError(
+                f"x has {input_shape[3]} words per pixel; {weights.in_channels} input channels need "
+                f"{packed_words(weights.in_channels)}"
+            )
+        if input_shape[1] < 1 or input_shape[2] < 1:
+            raise ValueError(f"x must have a non-empty image, got shape {input_shape}")
+        (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
+        if pad_value not in (0, 1):
+            raise ValueError(f"pad_value must be 0 or 1, got {pad_value!r}")
+        kh, kw = weights.kernel_size
+        out_h, pad_top = window_geometry(input_shape[1], kh, sh, dh, padding, axis=0)
+        out_w, pad_left = window_geometry(input_shape[2], kw, sw, dw, padding, axis=1)
+        c = weights.out_channels
+        lo, hi = (_INT32_MIN, _INT32_MAX) if clamp is None else clamp
+        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and lo <= hi):
+            raise ValueError(f"clamp must be a pair of ints (lo, hi) with lo <= hi, got {clamp!r}")
+        if thresholds is not None:
+            if multiplier is not None or bias is not None or clamp is not None:
+                raise ValueError(
+                    "thresholds select bit-packed output; fold multiplier, bias and clamp into them "
+                    "with bitpacked_output_params()"
+                )
+            thresholds = _per_channel(thresholds, "thresholds", c, np.int32)
+            self.output_shape, self.output_dtype = (input_shape[0], out_h, out_w, packed_words(c)), np.uint64
+        else:
+            multiplier = np.ones(c, np.float32) if multiplier is None else _per_channel(
+                multiplier, "multiplier", c, np.float32)
+            bias = np.zeros(c, np.float32) if bias is None else _per_channel(bias, "bias", c, np.float32)
+            self.output_shape, self.output_dtype = (input_shape[0], out_h, out_w, c), np.float32
+        self.input_shape = input_shape
+        self.weights = weights
+        self._head = (weights.weights, weights._packed, sh, sw, dh, dw, pad_top, pad_left, pad_value,
+                      multiplier, bias)
+        self._tail = (int(lo), int(hi), thresholds)
+        self._threads = resolve_num_threads(num_threads)
+
+    def __call__(self, x: np.ndarray, *, residual: np.ndarray | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """Run on packed ``x`` of ``input_shape``; ``residual`` and ``out`` as in :func:`bconv2d`."""
+        if not (type(x) is np.ndarray and x.dtype == np.uint64 and x.shape == self.input_shape
+                and x.flags.c_contiguous):
+            _require_array(x, "x", np.uint64, 4)
+            raise ValueError(f"x has shape {x.shape}; this convolution was prepared for {self.input_shape}")
+        out = _output(out, self.output_shape, self.output_dtype)
+        bits = self.output_dtype is np.uint64
+        if residual is not None:
+            if bits:
+                raise ValueError("residual needs float output (no thresholds)")
+            _require_array(residual, "residual", np.float32, 4)
+            if residual.shape != out.shape:
+                raise ValueError(f"residual has shape {residual.shape}; the output has {out.shape}")
+        _core.bconv2d(x, *self._head, residual, *self._tail, None if bits else out, out if bits else None,
+                      self._threads)
+        return out
+
+
 def bconv2d(
     x: np.ndarray,
     weights: np.ndarray | BconvWeights,
@@ -159,58 +260,14 @@ def bconv2d(
         TypeError: an array has the wrong type or dtype.
         ValueError: shapes disagree, groups are unsupported, an array is not C-contiguous, or
             an option is out of range.
+
+    Calling a prepared :class:`Bconv2d` skips the per-call checks of everything but ``x``.
     """
-    if not isinstance(weights, BconvWeights):
-        if in_channels is None:
-            raise ValueError("in_channels is required with a raw weights array")
-        weights = BconvWeights(weights, in_channels, groups=groups)
-    elif in_channels not in (None, weights.in_channels) or groups not in (1, weights.groups):
-        raise ValueError("in_channels / groups disagree with the BconvWeights passed")
     _require_array(x, "x", np.uint64, 4)
-    if x.shape[3] != packed_words(weights.in_channels):
-        raise ValueError(
-            f"x has {x.shape[3]} words per pixel; {weights.in_channels} input channels need "
-            f"{packed_words(weights.in_channels)}"
-        )
-    if x.shape[1] < 1 or x.shape[2] < 1:
-        raise ValueError(f"x must have a non-empty image, got shape {x.shape}")
-    (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
-    if pad_value not in (0, 1):
-        raise ValueError(f"pad_value must be 0 or 1, got {pad_value!r}")
-    kh, kw = weights.kernel_size
-    out_h, pad_top = window_geometry(x.shape[1], kh, sh, dh, padding, axis=0)
-    out_w, pad_left = window_geometry(x.shape[2], kw, sw, dw, padding, axis=1)
-    c = weights.out_channels
-    lo, hi = (_INT32_MIN, _INT32_MAX) if clamp is None else clamp
-    if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and lo <= hi):
-        raise ValueError(f"clamp must be a pair of ints (lo, hi) with lo <= hi, got {clamp!r}")
-    if thresholds is not None:
-        if multiplier is not None or bias is not None or clamp is not None:
-            raise ValueError(
-                "thresholds select bit-packed output; fold multiplier, bias and clamp into them "
-                "with bitpacked_output_params()"
-            )
-        if residual is not None:
-            raise ValueError("residual needs float output (no thresholds)")
-        thresholds = _per_channel(thresholds, "thresholds", c, np.int32)
-        out_bits = _output(out, (x.shape[0], out_h, out_w, packed_words(c)), np.uint64)
-        out_float = None
-    else:
-        multiplier = np.ones(c, np.float32) if multiplier is None else _per_channel(
-            multiplier, "multiplier", c, np.float32)
-        bias = np.zeros(c, np.float32) if bias is None else _per_channel(bias, "bias", c, np.float32)
-        out_float = _output(out, (x.shape[0], out_h, out_w, c), np.float32)
-        out_bits = None
-        if residual is not None:
-            _require_array(residual, "residual", np.float32, 4)
-            if residual.shape != out_float.shape:
-                raise ValueError(f"residual has shape {residual.shape}; the output has {out_float.shape}")
-    _core.bconv2d(
-        x, weights.weights, weights._packed, sh, sw, dh, dw, pad_top, pad_left, pad_value,
-        multiplier, bias, residual, int(lo), int(hi), thresholds, out_float, out_bits,
-        resolve_num_threads(num_threads),
-    )
-    return out_bits if out_float is None else out_float
+    conv = Bconv2d(weights, x.shape, in_channels, stride=stride, dilation=dilation, padding=padding,
+                   pad_value=pad_value, groups=groups, multiplier=multiplier, bias=bias, clamp=clamp,
+                   thresholds=thresholds, num_threads=num_threads)
+    return conv(x, residual=residual, out=out)
 
 
 def bdense(

@@ -38,13 +38,15 @@ def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int
 def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, residual, thresholds, num_threads):
     """Binary convolution into ``out`` (float32, or uint64 when ``thresholds`` is given; the
     kernel overwrites every word, so no zeroing), plus ``residual`` (float output, or None);
-    the output size, and so the bottom/right padding, is ``out``'s."""
+    the output size, and so the bottom/right padding, is ``out``'s. Prepared once
+    (``kernels.Bconv2d``), so a run pays only the input check."""
     packed_out = thresholds is not None
-    return partial(kernels.bconv2d, x, kernel, stride=(window.sh, window.sw), dilation=(window.dh, window.dw),
-                   padding=(window.top, window.bottom, window.left, window.right), pad_value=pad_value,
-                   multiplier=None if packed_out else multiplier, bias=None if packed_out else bias,
-                   clamp=None if packed_out else tuple(clamp), residual=residual, thresholds=thresholds,
-                   num_threads=num_threads, out=out)
+    conv = kernels.Bconv2d(kernel, x.shape, stride=(window.sh, window.sw), dilation=(window.dh, window.dw),
+                           padding=(window.top, window.bottom, window.left, window.right), pad_value=pad_value,
+                           multiplier=None if packed_out else multiplier, bias=None if packed_out else bias,
+                           clamp=None if packed_out else tuple(clamp), thresholds=thresholds,
+                           num_threads=num_threads)
+    return partial(conv, x, residual=residual, out=out)
 
 
 def bind_bmaxpool2d(x, out, *, window, num_threads):
