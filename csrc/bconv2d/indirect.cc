@@ -1,6 +1,13 @@
-// The indirect-BGEMM driver shared by every optimized ISA: builds the indirection tables and
-// kc rows, splits the work over threads, and calls the ISA's tiles. Plain C++, compiled
-// without ISA flags.
+// The indirect-BGEMM driver shared by every optimized ISA: materializes the padding,
+// builds the per-pixel indirection buffer and kc rows, splits the work over threads, and calls
+// the ISA's tiles. Plain C++, compiled without ISA flags.
+//
+// Padding. When the convolution pads, the input is copied once per call into an image with
+// its padding made of zero words (the +1 pattern; a few KB to a few hundred KB, far less than
+// the kernel reads). Every output pixel's window then lies inside that image, so one pointer
+// per pixel (its tap (0, 0)) and one table of per-k-step offsets reach every input word: no
+// per-tap pointers, no separate border path, and tiles may run across output rows. Zero
+// padding (pad_value 0) adds, for border pixels, the kc rows of output_transform.h.
 //
 // Work is cut into units of (pixel block, channel chunk). A pixel block is up to
 // kTilesPerBlock pixel tiles; within a unit the channel tiles are the outer loop and the pixel
@@ -10,6 +17,7 @@
 // shrink and a single-group convolution is also split into chunks of 64 channels, which never
 // share an output word.
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -23,8 +31,37 @@ constexpr int kTilesPerBlock = 32;
 // Input bytes a pixel block may span (its pixels' words plus the window's extra rows), so that
 // it stays in L1 next to one channel tile's weights while the channel tiles pass over it.
 constexpr std::size_t kBlockInputBytes = 16 * 1024;
-// Binary MACs below which a work unit's setup (its indirection table) starts to show.
+// Binary MACs below which a work unit's setup (its indirection buffer) starts to show.
 constexpr double kMinUnitMacs = 4e6;
+
+// The input as the kernels read it: the caller's array, or a copy with the padding made of
+// zero words (words per pixel unchanged).
+struct PaddedInput {
+  const Word* data;
+  int h, w;  // padded size
+  std::vector<Word> storage;
+};
+
+PaddedInput materialize_padding(const Bconv2dArgs& a) {
+  const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
+  const int pad_bottom = std::max(0, (a.out_h - 1) * a.stride_h + window_h - a.pad_top - a.in_h);
+  const int pad_right = std::max(0, (a.out_w - 1) * a.stride_w + window_w - a.pad_left - a.in_w);
+  PaddedInput p{a.input, a.in_h, a.in_w, {}};
+  if (a.pad_top == 0 && a.pad_left == 0 && pad_bottom == 0 && pad_right == 0) return p;
+  p.h = a.pad_top + a.in_h + pad_bottom;
+  p.w = a.pad_left + a.in_w + pad_right;
+  const std::size_t words = std::size_t(a.in_words);
+  p.storage.assign(std::size_t(a.batch) * p.h * p.w * words, Word{0});
+  for (int n = 0; n < a.batch; ++n) {
+    for (int y = 0; y < a.in_h; ++y) {
+      const Word* src = a.input + (std::size_t(n) * a.in_h + y) * a.in_w * words;
+      Word* dst = p.storage.data() + ((std::size_t(n) * p.h + a.pad_top + y) * p.w + a.pad_left) * words;
+      std::memcpy(dst, src, std::size_t(a.in_w) * words * sizeof(Word));
+    }
+  }
+  p.data = p.storage.data();
+  return p;
+}
 
 }  // namespace
 
@@ -38,6 +75,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const std::size_t out_words = packed_words(a.out_c);
   const bool zero_pad = a.pad_value == PadValue::kZero && touches_padding(a);
   const int threads = std::max(a.num_threads, 1);
+  const PaddedInput in = materialize_padding(a);
 
   // Many units per thread balance the load (units are claimed one at a time, so with N equal
   // units the last thread to finish idles for about one unit, 1/N of the whole), but each
@@ -51,7 +89,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   int block_tiles = kTilesPerBlock;
   const int window_rows = (a.kh - 1) * a.dilation_h + 1;
   const auto block_input_bytes = [&](int tiles_in_block) {
-    return (std::size_t(tiles_in_block) * MR * a.stride_h * a.stride_w + std::size_t(window_rows) * a.in_w) *
+    return (std::size_t(tiles_in_block) * MR * a.stride_h * a.stride_w + std::size_t(window_rows) * in.w) *
            a.in_words * sizeof(Word);
   };
   while (block_tiles > 8 && block_input_bytes(block_tiles) > kBlockInputBytes) block_tiles /= 2;
@@ -62,121 +100,75 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   if (a.groups == 1 && pixel_blocks < wanted_units) chunk_blocks = kWordBits / L;
   const std::size_t chunks = (pw.blocks + chunk_blocks - 1) / chunk_blocks;
 
-  const std::vector<Word> zeros(a.in_words, 0);
-  // Word offset of each tap from tap (0, 0) of the same pixel, for pixels whose whole window
-  // lies inside the image (all but the border): their table is base + offset.
-  std::vector<std::ptrdiff_t> tap_offsets(taps);
+  // Words from a pixel's tap (0, 0) to each k-step (tap, word), in the padded image.
+  std::vector<std::ptrdiff_t> tap_offsets(taps), k_offsets(std::size_t(taps) * wpg);
   for (int ky = 0; ky < a.kh; ++ky) {
     for (int kx = 0; kx < a.kw; ++kx) {
       tap_offsets[ky * a.kw + kx] =
-          (std::ptrdiff_t(ky) * a.dilation_h * a.in_w + std::ptrdiff_t(kx) * a.dilation_w) * a.in_words;
+          (std::ptrdiff_t(ky) * a.dilation_h * in.w + std::ptrdiff_t(kx) * a.dilation_w) * a.in_words;
     }
   }
-  // The same per k-step (tap, word), for the direct tiles' flat loop.
-  std::vector<std::ptrdiff_t> k_offsets(std::size_t(taps) * wpg);
   for (int t = 0; t < taps; ++t) {
     for (int j = 0; j < wpg; ++j) k_offsets[std::size_t(t) * wpg + j] = tap_offsets[t] + j;
   }
-  const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
   const std::vector<std::int32_t> interior_kc(slots, st.full_k);
 
-  // Per thread, for one pixel block: per tile its direct base (null: indirect),
-  // rows[tile][tap][MR] for indirect tiles, and per pixel its kc row. Allocated per call
-  // (a few KB), not thread_local: a TLS lookup in a shared library is a call, and the units
-  // of a small layer are short.
-  // Uninitialized (every entry a unit reads it has written first) and no larger than the
-  // image: small layers are called often.
+  // Per thread, for one pixel block: per pixel its window's base and its kc row. Allocated
+  // per call (a few KB), not thread_local: a TLS lookup in a shared library is a call, and
+  // the units of a small layer are short. Uninitialized (every entry a unit reads it has
+  // written first) and no larger than the image: small layers are called often.
   struct Scratch {
-    std::unique_ptr<const Word*[]> bases, rows;
+    std::unique_ptr<const Word*[]> bases;
     std::unique_ptr<std::int32_t[]> kc;
     std::unique_ptr<const std::int32_t*[]> kc_rows;
   };
   const std::size_t scratch_pixels = std::min(block_pixels, pixel_tiles * MR);
   std::vector<Scratch> scratch(std::size_t(std::min<std::size_t>(threads, pixel_blocks * chunks)));
   for (Scratch& s : scratch) {
-    s.bases.reset(new const Word*[std::size_t(block_tiles)]);
-    s.rows.reset(new const Word*[scratch_pixels * taps]);
+    s.bases.reset(new const Word*[scratch_pixels]);
     s.kc_rows.reset(new const std::int32_t*[scratch_pixels]);
     if (zero_pad) s.kc.reset(new std::int32_t[scratch_pixels * slots]);
   }
 
   parallel_for(threads, pixel_blocks * chunks, [&](int thread, std::size_t unit) {
     Scratch& s = scratch[std::size_t(thread)];
-
-    // Locals, so that the per-pixel loop does not reload them after every store.
-    const Word* const input = a.input;
-    const int in_h = a.in_h, in_w = a.in_w, out_h = a.out_h, out_w = a.out_w;
-    const std::size_t in_words = std::size_t(a.in_words);
-    const int stride_h = a.stride_h, stride_w = a.stride_w, pad_top = a.pad_top, pad_left = a.pad_left;
     const std::size_t first = unit / chunks * block_pixels;
     const std::size_t count = std::min(block_pixels, pixels - first);
-    int ox = int(first % out_w), oy = int(first / out_w % out_h);
-    std::size_t n = first / (std::size_t(out_w) * out_h);
-    for (std::size_t p = 0, tile = 0; p < count; p += MR, ++tile) {
-      const int mr = int(std::min<std::size_t>(MR, count - p));
-      const int iy0 = oy * stride_h - pad_top, ix0 = ox * stride_w - pad_left;
-      const int ix_last = ix0 + (mr - 1) * stride_w;
-      if (ox + mr <= out_w && iy0 >= 0 && iy0 + window_h <= in_h && ix0 >= 0 &&
-          ix_last + window_w <= in_w) {
-        // One row, all inside: direct.
-        s.bases[tile] = input + ((n * in_h + iy0) * in_w + ix0) * in_words;
-        for (int i = 0; i < mr; ++i) s.kc_rows[p + i] = interior_kc.data();
-        ox += mr;
-        if (ox == out_w) {
-          ox = 0;
-          if (++oy == out_h) oy = 0, ++n;
-        }
-        continue;
-      }
-      s.bases[tile] = nullptr;
-      for (int i = 0; i < mr; ++i) {
-        const int py0 = oy * stride_h - pad_top, px0 = ox * stride_w - pad_left;
-        const Word** rows = s.rows.get() + p * taps + i;  // rows[tap * MR]
-        s.kc_rows[p + i] = interior_kc.data();
-        if (py0 >= 0 && px0 >= 0 && py0 + window_h <= in_h && px0 + window_w <= in_w) {
-          const Word* base = input + ((n * in_h + py0) * in_w + px0) * in_words;
-          for (int t = 0; t < taps; ++t) rows[std::size_t(t) * MR] = base + tap_offsets[t];
-          if (++ox == out_w) {
-            ox = 0;
-            if (++oy == out_h) oy = 0, ++n;
-          }
-          continue;
-        }
-        bool padded = false;
+    const std::size_t in_words = std::size_t(a.in_words);
+    int ox = int(first % a.out_w), oy = int(first / a.out_w % a.out_h);
+    std::size_t n = first / (std::size_t(a.out_w) * a.out_h);
+    for (std::size_t p = 0; p < count; ++p) {
+      const int y0 = oy * a.stride_h, x0 = ox * a.stride_w;  // padded coordinates
+      s.bases[p] = in.data + ((n * in.h + y0) * in.w + x0) * in_words;
+      s.kc_rows[p] = interior_kc.data();
+      if (zero_pad) {
+        // kc = T * Cg - sum of the weights of the padded taps (output_transform.h).
+        std::int32_t* kc = nullptr;
         for (int ky = 0; ky < a.kh; ++ky) {
-          const int iy = py0 + ky * a.dilation_h;
+          const int iy = y0 - a.pad_top + ky * a.dilation_h;
           for (int kx = 0; kx < a.kw; ++kx) {
-            const int ix = px0 + kx * a.dilation_w;
-            const bool inside = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-            padded |= !inside;
-            rows[std::size_t(ky * a.kw + kx) * MR] =
-                inside ? input + ((n * in_h + iy) * in_w + ix) * in_words : zeros.data();
-          }
-        }
-        if (zero_pad && padded) {
-          // kc = T * Cg - sum of the weights of the padded taps (output_transform.h).
-          std::int32_t* kc = s.kc.get() + (p + i) * slots;
-          std::copy(interior_kc.begin(), interior_kc.end(), kc);
-          for (int t = 0; t < taps; ++t) {
-            if (rows[std::size_t(t) * MR] != zeros.data()) continue;
-            const std::int32_t* sums = pw.tap_sums.data() + std::size_t(t) * slots;
+            const int ix = x0 - a.pad_left + kx * a.dilation_w;
+            if (iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w) continue;
+            if (kc == nullptr) {
+              kc = s.kc.get() + p * slots;
+              std::copy(interior_kc.begin(), interior_kc.end(), kc);
+              s.kc_rows[p] = kc;
+            }
+            const std::int32_t* sums = pw.tap_sums.data() + std::size_t(ky * a.kw + kx) * slots;
             for (int k = 0; k < slots; ++k) kc[k] -= sums[k];
           }
-          s.kc_rows[p + i] = kc;
         }
-        if (++ox == out_w) {
-          ox = 0;
-          if (++oy == out_h) oy = 0, ++n;
-        }
+      }
+      if (++ox == a.out_w) {
+        ox = 0;
+        if (++oy == a.out_h) oy = 0, ++n;
       }
     }
 
     TileArgs t;
-    t.rows_stride = MR;
-    t.tap_offsets = tap_offsets.data();
+    t.bases = s.bases.get();
     t.k_offsets = k_offsets.data();
-    t.taps = taps;
-    t.words = wpg;
+    t.k_steps = taps * wpg;
     t.block_stride = std::size_t(pw.k_words()) * L;
     t.form = st.form;
     t.acc_lo = st.acc_lo;
@@ -187,12 +179,16 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.scale = st.scale.data();
     t.offset = st.offset.data();
     t.thresholds = st.type == OutputType::kBits ? st.thresholds.data() : nullptr;
-    t.base_step = std::ptrdiff_t(a.stride_w) * a.in_words;
     t.out_step = std::size_t(a.out_c);
     t.bits_step = out_words;
+    t.kc_rows = s.kc_rows.get();
+    t.out = a.out_float ? a.out_float + first * a.out_c : nullptr;
+    t.residual = a.residual ? a.residual + first * a.out_c : nullptr;
+    t.bits_out = a.out_bits ? a.out_bits + first * out_words : nullptr;
     const std::size_t chunk = unit % chunks;
     const int b_begin = int(chunk) * chunk_blocks;
     const int b_end = std::min(pw.blocks, b_begin + chunk_blocks);
+    const int full_tiles = int(count / MR), rest = int(count % MR);
     for (int g = 0; g < a.groups; ++g) {
       t.word_offset = g * wpg;
       for (int b = b_begin; b < b_end; b += NR) {
@@ -202,24 +198,21 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         t.slot0 = block * L;
         t.channel0 = g * pw.out_c_per_group + b * L;
         t.valid = std::min(nr * L, pw.out_c_per_group - b * L);
-        for (std::size_t p = 0, tile = 0; p < count;) {
-          // A run of full tiles of one kind (direct or indirect) per call.
-          const int mr = int(std::min<std::size_t>(MR, count - p));
-          const bool direct = s.bases[tile] != nullptr;
-          std::size_t run = 1;
-          if (mr == MR) {
-            while (p + (run + 1) * MR <= count && (s.bases[tile + run] != nullptr) == direct) ++run;
-          }
-          t.tiles = int(run);
-          t.rows = s.rows.get() + p * taps;
-          t.bases = s.bases.get() + tile;
-          t.out = a.out_float ? a.out_float + (first + p) * a.out_c : nullptr;
-          t.residual = a.residual ? a.residual + (first + p) * a.out_c : nullptr;
-          t.bits_out = a.out_bits ? a.out_bits + (first + p) * out_words : nullptr;
-          t.kc_rows = s.kc_rows.get() + p;
-          tiles.fns[((direct ? 1 : 0) * MR + mr - 1) * NR + (nr - 1)](t);
-          p += run * MR;
-          tile += run;
+        if (full_tiles > 0) {
+          t.tiles = full_tiles;
+          tiles.fns[(MR - 1) * NR + (nr - 1)](t);
+        }
+        if (rest > 0) {
+          // The block's last pixels: one smaller tile, its per-pixel arrays offset.
+          TileArgs r = t;
+          const std::size_t done = std::size_t(full_tiles) * MR;
+          r.tiles = 1;
+          r.bases = t.bases + done;
+          r.kc_rows = t.kc_rows + done;
+          r.out = t.out ? t.out + done * a.out_c : nullptr;
+          r.residual = t.residual ? t.residual + done * a.out_c : nullptr;
+          r.bits_out = t.bits_out ? t.bits_out + done * out_words : nullptr;
+          tiles.fns[(rest - 1) * NR + (nr - 1)](r);
         }
       }
     }

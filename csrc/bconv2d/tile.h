@@ -5,13 +5,12 @@
 // needed: for each k-step (one input word of one tap) the kernel loads the k-th weight word of
 // the NR * 8 channels (NR contiguous vectors, see PackedBconvWeights) and, per pixel, broadcasts
 // that pixel's input word and does XOR, POPCOUNT, ADD against each weight vector. The input is
-// reached without an im2col copy, in one of two ways:
-//  - direct (kDirect): the tile's pixels are consecutive in one output row and every tap lies
-//    inside the image, so pixel p's k-th word is base + p * base_step + k_offsets[k], with one
-//    table of offsets for the whole image and one flat loop over the k-steps;
-//  - indirect (XNNPACK / LCE "indirect BGEMM"), for tiles that touch the border:
-//    rows[tap * rows_stride + p] points at pixel p's input for that tap, or at a zero buffer
-//    for a padded tap (the +1 pattern).
+// reached without an im2col copy: the driver (indirect.cc) gives each pixel one pointer, its
+// window's tap (0, 0) in an image whose padding is materialized (zero words, the +1 pattern),
+// so pixel p's k-th word is bases[p][k_offsets[k]] for every pixel alike, border pixels and
+// tiles that wrap from one output row to the next included: one flat loop over the k-steps,
+// one offset load per k-step besides the vector loads (XNNPACK / LCE's indirection buffer
+// holds a pointer per pixel and tap; with the padding materialized one per pixel suffices).
 //
 // An ISA supplies a traits type with:
 //   kMR, kNR               the full tile; smaller tiles cover the remainders
@@ -43,13 +42,10 @@
 namespace pocketbnn {
 
 struct TileArgs {
-  int tiles;                // consecutive tiles of MR pixels, all direct or all indirect
-  const Word* const* rows;  // indirect: per tile [taps][rows_stride] tap pointers (no group offset)
-  const Word* const* bases;           // direct: per tile, tap (0, 0) of its first pixel
-  std::ptrdiff_t base_step;           // direct: words between consecutive pixels' taps
-  const std::ptrdiff_t* tap_offsets;  // direct: per tap, words from tap (0, 0)
-  const std::ptrdiff_t* k_offsets;    // direct: per k-step (tap, word), words from tap (0, 0)
-  int rows_stride, taps, words, word_offset;
+  int tiles;                          // consecutive tiles of MR pixels
+  const Word* const* bases;           // per pixel, tap (0, 0) of its window (no group offset)
+  const std::ptrdiff_t* k_offsets;    // per k-step (tap, word), words from tap (0, 0)
+  int k_steps, word_offset;
   const Word* weights;       // first k-step of the tile's first 8-channel block
   std::size_t block_stride;  // words between consecutive blocks
   FloatForm form;                     // float output: OutputStage::form
@@ -61,15 +57,14 @@ struct TileArgs {
   float* out;                  // float output of the first pixel (channel 0); pixels follow
   const float* residual;       // added to the float output, laid out as out; or null
   Word* bits_out;              // bit output of the first pixel (word 0); pixels follow
-  // The per-pixel arrays (rows, kc_rows, out, bits_out) run on over the call's tiles.
+  // The per-pixel arrays (bases, kc_rows, out, bits_out) run on over the call's tiles.
   std::size_t out_step, bits_step;     // floats / words per output pixel
   const std::int32_t* const* kc_rows;  // per pixel kc row by slot (bit and literal outputs)
 };
 
 using TileFn = void (*)(const TileArgs&);
 
-// Tiles of every size up to the full one: fns[((direct * mr) + mr' - 1) * nr + (n - 1)]
-// covers mr' x n, indirect (direct = 0) or direct (1).
+// Tiles of every size up to the full one: fns[(mr' - 1) * nr + (n - 1)] covers mr' x n.
 struct TileKernels {
   int mr, nr;
   const TileFn* fns;
@@ -146,16 +141,14 @@ __attribute__((always_inline)) inline void store_float_form(const TileArgs& t,
   }
 }
 
-template <class Isa, bool kDirect, int MR, int NR>
+template <class Isa, int MR, int NR>
 void bconv_tile(const TileArgs& t) {
   constexpr int L = 8;
-  // t.tiles tiles of MR pixels each, one after the other: one call covers a run of tiles of
-  // the same kind, so that little scalar work separates one tile's output stage from the
-  // next tile's k-loop (the out-of-order window then overlaps them).
+  // t.tiles tiles of MR pixels each, one after the other: one call covers a run of tiles, so
+  // that little scalar work separates one tile's output stage from the next tile's k-loop
+  // (the out-of-order window then overlaps them).
   for (int tile = 0; tile < t.tiles; ++tile) {
     const std::size_t first = std::size_t(tile) * MR;
-    const Word* const base = kDirect ? t.bases[tile] : nullptr;
-    const Word* const* const rows = kDirect ? nullptr : t.rows + first * t.taps;
     float* const out0 = t.out != nullptr ? t.out + first * t.out_step : nullptr;
     const float* const res0 = t.residual != nullptr ? t.residual + first * t.out_step : nullptr;
     Word* const bits0 = t.bits_out != nullptr ? t.bits_out + first * t.bits_step : nullptr;
@@ -167,43 +160,21 @@ void bconv_tile(const TileArgs& t) {
       for (int b = 0; b < NR; ++b) acc[p][b] = Isa::zero();
     }
     const Word* w = t.weights;
-    if (kDirect) {
-      // One flat loop over the k-steps: pixel p's word k is xb[p][k_offsets[k]], so a k-step
-      // costs one offset load besides the vector loads (no per-tap pointer setup, which with
-      // one word per tap, as in 64-channel layers, would be paid on every k-step).
-      const Word* xb[MR];
+    const Word* xb[MR];
 #pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) xb[p] = base + p * t.base_step + t.word_offset;
-      const int k_steps = t.taps * t.words;
-      const std::ptrdiff_t* koff = t.k_offsets;
-      for (int k = 0; k < k_steps; ++k, w += L) {
-        const std::ptrdiff_t o = koff[k];
-        typename Isa::Vec wv[NR];
+    for (int p = 0; p < MR; ++p) xb[p] = t.bases[first + p] + t.word_offset;
+    const int k_steps = t.k_steps;
+    const std::ptrdiff_t* koff = t.k_offsets;
+    for (int k = 0; k < k_steps; ++k, w += L) {
+      const std::ptrdiff_t o = koff[k];
+      typename Isa::Vec wv[NR];
 #pragma GCC unroll 16
-        for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
+      for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
 #pragma GCC unroll 16
-        for (int p = 0; p < MR; ++p) {
-          const typename Isa::Vec xv = Isa::broadcast(xb[p][o]);
+      for (int p = 0; p < MR; ++p) {
+        const typename Isa::Vec xv = Isa::broadcast(xb[p][o]);
 #pragma GCC unroll 16
-          for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xv, wv[b]);
-        }
-      }
-    } else {
-      for (int tap = 0; tap < t.taps; ++tap) {
-        const Word* x[MR];
-#pragma GCC unroll 16
-        for (int p = 0; p < MR; ++p) x[p] = rows[tap * t.rows_stride + p] + t.word_offset;
-        for (int j = 0; j < t.words; ++j, w += L) {
-          typename Isa::Vec wv[NR];
-#pragma GCC unroll 16
-          for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
-#pragma GCC unroll 16
-          for (int p = 0; p < MR; ++p) {
-            const typename Isa::Vec xb = Isa::broadcast(x[p][j]);
-#pragma GCC unroll 16
-            for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xb, wv[b]);
-          }
-        }
+        for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xv, wv[b]);
       }
     }
     if (t.thresholds != nullptr) {
@@ -230,14 +201,12 @@ void bconv_tile(const TileArgs& t) {
 
 template <class Isa, std::size_t... I>
 constexpr auto bconv_tile_table(std::index_sequence<I...>) {
-  constexpr int kTiles = Isa::kMR * Isa::kNR;
-  return std::array<TileFn, sizeof...(I)>{
-      &bconv_tile<Isa, (int(I) >= kTiles), int(I) % kTiles / Isa::kNR + 1, int(I) % Isa::kNR + 1>...};
+  return std::array<TileFn, sizeof...(I)>{&bconv_tile<Isa, int(I) / Isa::kNR + 1, int(I) % Isa::kNR + 1>...};
 }
 
 template <class Isa>
 constexpr auto bconv_tiles() {
-  return bconv_tile_table<Isa>(std::make_index_sequence<2 * Isa::kMR * Isa::kNR>());
+  return bconv_tile_table<Isa>(std::make_index_sequence<Isa::kMR * Isa::kNR>());
 }
 
 // Runs a whole convolution with the given tiles (indirect.cc).
