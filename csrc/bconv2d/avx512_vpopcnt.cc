@@ -27,36 +27,40 @@ struct Isa {
     return _mm256_cmplt_epi32_mask(
         dot, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(thresholds)));
   }
-  static void store(__m256 y, __mmask8 lanes, const float* res, float* dst) {
-    if (res != nullptr) y = _mm256_add_ps(y, _mm256_maskz_loadu_ps(lanes, res));
-    _mm256_mask_storeu_ps(dst, lanes, y);
+  // Lane masks only for a partial block (n < 8): masked loads and stores are slow on Zen 4,
+  // and the tiles pass n = 8 as a constant for full blocks.
+  static __m256 load_lanes(const float* p, int n) {
+    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskz_loadu_ps(__mmask8((1u << n) - 1), p);
+  }
+  static void store(__m256 y, const float* res, float* dst, int n) {
+    if (res != nullptr) y = _mm256_add_ps(y, load_lanes(res, n));
+    if (n == 8) {
+      _mm256_storeu_ps(dst, y);
+    } else {
+      _mm256_mask_storeu_ps(dst, __mmask8((1u << n) - 1), y);
+    }
   }
   static void store_folded(Acc acc, const float* scale, const float* offset, const float* res,
                            float* dst, int n) {
-    const __mmask8 lanes = __mmask8((1u << n) - 1);
-    store(_mm256_fmadd_ps(_mm512_cvtepi64_ps(acc), _mm256_maskz_loadu_ps(lanes, scale),
-                          _mm256_maskz_loadu_ps(lanes, offset)),
-          lanes, res, dst);
+    store(_mm256_fmadd_ps(_mm512_cvtepi64_ps(acc), load_lanes(scale, n), load_lanes(offset, n)), res, dst,
+          n);
   }
   static void store_clamped(Acc acc, float lo, float hi, float k, const float* scale,
                             const float* offset, const float* res, float* dst, int n) {
-    const __mmask8 lanes = __mmask8((1u << n) - 1);
     const __m256 a = _mm256_min_ps(_mm256_max_ps(_mm512_cvtepi64_ps(acc), _mm256_set1_ps(lo)),
                                    _mm256_set1_ps(hi));
     const __m256 dot = _mm256_fnmadd_ps(a, _mm256_set1_ps(2.0f), _mm256_set1_ps(k));
-    store(_mm256_fmadd_ps(dot, _mm256_maskz_loadu_ps(lanes, scale), _mm256_maskz_loadu_ps(lanes, offset)),
-          lanes, res, dst);
+    store(_mm256_fmadd_ps(dot, load_lanes(scale, n), load_lanes(offset, n)), res, dst, n);
   }
   static void store_literal(Acc acc, const std::int32_t* kc, std::int32_t lo, std::int32_t hi,
                             const float* scale, const float* offset, const float* res, float* dst,
                             int n) {
-    const __mmask8 lanes = __mmask8((1u << n) - 1);
     const __m256i counts = _mm512_cvtepi64_epi32(acc);
-    __m256i dot = _mm256_sub_epi32(_mm256_maskz_loadu_epi32(lanes, kc), _mm256_add_epi32(counts, counts));
+    __m256i dot = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kc)),
+                                   _mm256_add_epi32(counts, counts));
     dot = _mm256_min_epi32(_mm256_max_epi32(dot, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
-    store(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_maskz_loadu_ps(lanes, scale)),
-                        _mm256_maskz_loadu_ps(lanes, offset)),
-          lanes, res, dst);
+    store(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), load_lanes(scale, n)), load_lanes(offset, n)),
+          res, dst, n);
   }
 };
 
