@@ -65,11 +65,11 @@ def contenders(size: int, channels: int, kernel: int, threads: int, with_int8: b
             torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
 
     # Prepared once and writing into one output buffer, as a converted model runs it.
-    conv = kernels.Bconv2d(wb, xp.shape, padding="same", multiplier=m, bias=b, num_threads=threads)
-    y = np.empty(conv.output_shape, np.float32)
+    bconv = kernels.Bconv2d(wb, xp.shape, padding="same", multiplier=m, bias=b, num_threads=threads)
+    y = np.empty(bconv.output_shape, np.float32)
     out = {
-        "binary": lambda: conv(xp, out=y),
-        "binary+pack": lambda: conv(kernels.pack_bits(x, num_threads=threads), out=y),
+        "binary": lambda: bconv(xp, out=y),
+        "binary+pack": lambda: bconv(kernels.pack_bits(x, num_threads=threads), out=y),
         "fp32": fp32,
         "peak": lambda: peak_samples.append(_core.measure_binary_peak(PEAK_SECONDS)),
         "clock": lambda: clock_samples.append(_core.measure_clock_ghz(PEAK_SECONDS / 4)),
