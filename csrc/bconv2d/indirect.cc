@@ -13,9 +13,8 @@
 // kTilesPerBlock pixel tiles; within a unit the channel tiles are the outer loop and the pixel
 // tiles the inner one, so one channel tile's weights (NR * 8 channels x K words, a few KB) stay
 // in L1 while the block's pixels stream past them; the block's input is small enough to stay
-// in L1 too. Few pixels (dense layers, small maps) would leave threads idle, so then blocks
-// shrink and a single-group convolution is also split into chunks of 64 channels, which never
-// share an output word.
+// in L1 too. With several threads, a single-group convolution's channels are split too (one
+// channel tile per unit), then blocks shrink until there are enough units.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -93,12 +92,17 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
            a.in_words * sizeof(Word);
   };
   while (block_tiles > 8 && block_input_bytes(block_tiles) > kBlockInputBytes) block_tiles /= 2;
-  while (block_tiles > 1 && (pixel_tiles + block_tiles - 1) / block_tiles < wanted_units) block_tiles /= 2;
+  // Several threads: a single-group convolution also splits its channels, into one channel
+  // tile per unit (64 channels for bit output, so that no two threads write one word), before
+  // pixel blocks shrink: a unit then still runs its weights over many pixel tiles from L1.
+  int chunk_blocks = pw.blocks;
+  if (threads > 1 && a.groups == 1) {
+    chunk_blocks = st.type == OutputType::kBits ? std::max(NR, kWordBits / L) : NR;
+  }
+  const std::size_t chunks = (pw.blocks + chunk_blocks - 1) / chunk_blocks;
+  while (block_tiles > 1 && (pixel_tiles + block_tiles - 1) / block_tiles * chunks < wanted_units) block_tiles /= 2;
   const std::size_t block_pixels = std::size_t(block_tiles) * MR;
   const std::size_t pixel_blocks = (pixels + block_pixels - 1) / block_pixels;
-  int chunk_blocks = pw.blocks;
-  if (a.groups == 1 && pixel_blocks < wanted_units) chunk_blocks = kWordBits / L;
-  const std::size_t chunks = (pw.blocks + chunk_blocks - 1) / chunk_blocks;
 
   // Words from a pixel's tap (0, 0) to each k-step (tap, word), in the padded image.
   std::vector<std::ptrdiff_t> tap_offsets(taps), k_offsets(std::size_t(taps) * wpg);

@@ -1,9 +1,11 @@
 // A small fork-join pool for the kernels: parallel_for(threads, units, fn) runs fn(thread, unit)
 // for every unit in [0, units) on up to `threads` threads, the caller being thread 0.
 //
-// Units are handed out one at a time from an atomic counter, so a core slowed by other work
-// simply takes fewer units, and the caller never waits for a worker that has not started a
-// unit. Workers spin for a short while after each job before sleeping on a condition
+// Thread i first claims, one at a time, the units of its own contiguous share (the i-th of
+// `threads`), so repeated calls give each thread the same units and their data stays in its
+// core's cache; then it claims from the other shares, so a core slowed by other work simply
+// takes fewer units, and the caller never waits for a worker that has not started a unit.
+// Workers spin for a short while after each job before sleeping on a condition
 // variable: waking a sleeping thread costs tens of microseconds, as long as a whole small
 // layer, and back-to-back layers are the common case.
 #pragma once
