@@ -7,7 +7,7 @@
 // the kernel reads). Every output pixel's window then lies inside that image, so one pointer
 // per pixel (its tap (0, 0)) and one table of per-k-step offsets reach every input word: no
 // per-tap pointers, no separate border path, and tiles may run across output rows. Zero
-// padding (pad_value 0) adds, for border pixels, the kc rows of output_transform.h.
+// padding (pad_value 0) adds, for border pixels, the kc rows of output_transform.h (KcTable).
 //
 // Work is cut into units of (pixel block, channel chunk). A pixel block is up to
 // kTilesPerBlock pixel tiles; within a unit the channel tiles are the outer loop and the pixel
@@ -62,6 +62,62 @@ PaddedInput materialize_padding(const Bconv2dArgs& a) {
   return p;
 }
 
+// Zero padding: kc = T * Cg - the weight sums of the padded taps (output_transform.h). Which
+// taps are padded depends only on the output row (a range of valid ky) and column (a range of
+// valid kx), so there are few distinct kc rows (9 for a padded 3x3 convolution): one table per
+// call, made before the threads start, one row per (row range, column range) pair.
+struct KcTable {
+  std::vector<int> row_kind, col_kind;  // per output row / column, its range's index
+  int col_kinds = 0, slots = 0;
+  std::vector<std::int32_t> rows;       // [row kind][column kind][slot]
+
+  const std::int32_t* row(int oy, int ox) const {
+    return rows.data() + (std::size_t(row_kind[std::size_t(oy)]) * col_kinds + col_kind[std::size_t(ox)]) * slots;
+  }
+};
+
+// For each output position along one axis, the index of its valid tap range [k0, k1) in
+// `ranges` (appended when new).
+std::vector<int> tap_range_kinds(int out, int stride, int pad, int k, int dilation, int size,
+                                 std::vector<std::pair<int, int>>& ranges) {
+  std::vector<int> kinds(static_cast<std::size_t>(out));
+  for (int o = 0; o < out; ++o) {
+    const int start = o * stride - pad;
+    int k0 = 0, k1 = k;
+    while (k0 < k && start + k0 * dilation < 0) ++k0;
+    while (k1 > k0 && start + (k1 - 1) * dilation >= size) --k1;
+    const auto it = std::find(ranges.begin(), ranges.end(), std::make_pair(k0, k1));
+    kinds[std::size_t(o)] = int(it - ranges.begin());
+    if (it == ranges.end()) ranges.emplace_back(k0, k1);
+  }
+  return kinds;
+}
+
+KcTable make_kc_table(const Bconv2dArgs& a, const PackedBconvWeights& pw, std::int32_t full_k) {
+  KcTable t;
+  std::vector<std::pair<int, int>> ky_ranges, kx_ranges;
+  t.row_kind = tap_range_kinds(a.out_h, a.stride_h, a.pad_top, a.kh, a.dilation_h, a.in_h, ky_ranges);
+  t.col_kind = tap_range_kinds(a.out_w, a.stride_w, a.pad_left, a.kw, a.dilation_w, a.in_w, kx_ranges);
+  t.col_kinds = int(kx_ranges.size());
+  t.slots = pw.slots();
+  t.rows.assign(ky_ranges.size() * kx_ranges.size() * std::size_t(t.slots), full_k);
+  for (std::size_t r = 0; r < ky_ranges.size(); ++r) {
+    for (std::size_t c = 0; c < kx_ranges.size(); ++c) {
+      std::int32_t* kc = t.rows.data() + (r * kx_ranges.size() + c) * std::size_t(t.slots);
+      for (int ky = 0; ky < a.kh; ++ky) {
+        for (int kx = 0; kx < a.kw; ++kx) {
+          const bool inside = ky >= ky_ranges[r].first && ky < ky_ranges[r].second &&
+                              kx >= kx_ranges[c].first && kx < kx_ranges[c].second;
+          if (inside) continue;
+          const std::int32_t* sums = pw.tap_sums.data() + std::size_t(ky * a.kw + kx) * std::size_t(t.slots);
+          for (int k = 0; k < t.slots; ++k) kc[k] -= sums[k];
+        }
+      }
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
@@ -101,8 +157,9 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   }
   const std::size_t chunks = (pw.blocks + chunk_blocks - 1) / chunk_blocks;
   while (block_tiles > 1 && (pixel_tiles + block_tiles - 1) / block_tiles * chunks < wanted_units) block_tiles /= 2;
-  const std::size_t block_pixels = std::size_t(block_tiles) * MR;
-  const std::size_t pixel_blocks = (pixels + block_pixels - 1) / block_pixels;
+  // Blocks of nearly equal size (their tile counts differ by at most one).
+  const std::size_t pixel_blocks = (pixel_tiles + block_tiles - 1) / block_tiles;
+  const std::size_t block_pixels = (pixel_tiles + pixel_blocks - 1) / pixel_blocks * MR;
 
   // Words from a pixel's tap (0, 0) to each k-step (tap, word), in the padded image.
   std::vector<std::ptrdiff_t> tap_offsets(taps), k_offsets(std::size_t(taps) * wpg);
@@ -116,6 +173,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     for (int j = 0; j < wpg; ++j) k_offsets[std::size_t(t) * wpg + j] = tap_offsets[t] + j;
   }
   const std::vector<std::int32_t> interior_kc(slots, st.full_k);
+  const KcTable kc_table = zero_pad ? make_kc_table(a, pw, st.full_k) : KcTable{};
 
   // Per thread, for one pixel block: per pixel its window's base and its kc row. Allocated
   // per call (a few KB), not thread_local: a TLS lookup in a shared library is a call, and
@@ -123,7 +181,6 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   // written first) and no larger than the image: small layers are called often.
   struct Scratch {
     std::unique_ptr<const Word*[]> bases;
-    std::unique_ptr<std::int32_t[]> kc;
     std::unique_ptr<const std::int32_t*[]> kc_rows;
   };
   const std::size_t scratch_pixels = std::min(block_pixels, pixel_tiles * MR);
@@ -131,38 +188,20 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   for (Scratch& s : scratch) {
     s.bases.reset(new const Word*[scratch_pixels]);
     s.kc_rows.reset(new const std::int32_t*[scratch_pixels]);
-    if (zero_pad) s.kc.reset(new std::int32_t[scratch_pixels * slots]);
   }
 
   parallel_for(threads, pixel_blocks * chunks, [&](int thread, std::size_t unit) {
     Scratch& s = scratch[std::size_t(thread)];
-    const std::size_t first = unit / chunks * block_pixels;
-    const std::size_t count = std::min(block_pixels, pixels - first);
+    const std::size_t block = unit / chunks;
+    const std::size_t first = pixel_tiles * block / pixel_blocks * MR;
+    const std::size_t count = std::min(pixel_tiles * (block + 1) / pixel_blocks * MR, pixels) - first;
     const std::size_t in_words = std::size_t(a.in_words);
     int ox = int(first % a.out_w), oy = int(first / a.out_w % a.out_h);
     std::size_t n = first / (std::size_t(a.out_w) * a.out_h);
     for (std::size_t p = 0; p < count; ++p) {
       const int y0 = oy * a.stride_h, x0 = ox * a.stride_w;  // padded coordinates
       s.bases[p] = in.data + ((n * in.h + y0) * in.w + x0) * in_words;
-      s.kc_rows[p] = interior_kc.data();
-      if (zero_pad) {
-        // kc = T * Cg - sum of the weights of the padded taps (output_transform.h).
-        std::int32_t* kc = nullptr;
-        for (int ky = 0; ky < a.kh; ++ky) {
-          const int iy = y0 - a.pad_top + ky * a.dilation_h;
-          for (int kx = 0; kx < a.kw; ++kx) {
-            const int ix = x0 - a.pad_left + kx * a.dilation_w;
-            if (iy >= 0 && iy < a.in_h && ix >= 0 && ix < a.in_w) continue;
-            if (kc == nullptr) {
-              kc = s.kc.get() + p * slots;
-              std::copy(interior_kc.begin(), interior_kc.end(), kc);
-              s.kc_rows[p] = kc;
-            }
-            const std::int32_t* sums = pw.tap_sums.data() + std::size_t(ky * a.kw + kx) * slots;
-            for (int k = 0; k < slots; ++k) kc[k] -= sums[k];
-          }
-        }
-      }
+      s.kc_rows[p] = zero_pad ? kc_table.row(oy, ox) : interior_kc.data();
       if (++ox == a.out_w) {
         ox = 0;
         if (++oy == a.out_h) oy = 0, ++n;
