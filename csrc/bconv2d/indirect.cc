@@ -16,7 +16,6 @@
 // in L1 too. With several threads, a single-group convolution's channels are split too (one
 // channel tile per unit), then blocks shrink until there are enough units.
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -38,27 +37,34 @@ constexpr double kMinUnitMacs = 4e6;
 struct PaddedInput {
   const Word* data;
   int h, w;  // padded size
-  std::vector<Word> storage;
+  std::unique_ptr<Word[]> storage;
 };
 
 PaddedInput materialize_padding(const Bconv2dArgs& a) {
   const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
   const int pad_bottom = std::max(0, (a.out_h - 1) * a.stride_h + window_h - a.pad_top - a.in_h);
   const int pad_right = std::max(0, (a.out_w - 1) * a.stride_w + window_w - a.pad_left - a.in_w);
-  PaddedInput p{a.input, a.in_h, a.in_w, {}};
+  PaddedInput p{a.input, a.in_h, a.in_w, nullptr};
   if (a.pad_top == 0 && a.pad_left == 0 && pad_bottom == 0 && pad_right == 0) return p;
   p.h = a.pad_top + a.in_h + pad_bottom;
   p.w = a.pad_left + a.in_w + pad_right;
-  const std::size_t words = std::size_t(a.in_words);
-  p.storage.assign(std::size_t(a.batch) * p.h * p.w * words, Word{0});
+  const std::size_t words = std::size_t(a.in_words), row = std::size_t(p.w) * words;
+  // Every word written once: zero rows above and below, zero words left and right.
+  p.storage.reset(new Word[std::size_t(a.batch) * p.h * row]);
+  Word* dst = p.storage.get();
   for (int n = 0; n < a.batch; ++n) {
+    const std::size_t top = std::size_t(a.pad_top) * row, bottom = std::size_t(pad_bottom) * row;
+    std::fill_n(dst, top, Word{0});
+    dst += top;
     for (int y = 0; y < a.in_h; ++y) {
       const Word* src = a.input + (std::size_t(n) * a.in_h + y) * a.in_w * words;
-      Word* dst = p.storage.data() + ((std::size_t(n) * p.h + a.pad_top + y) * p.w + a.pad_left) * words;
-      std::memcpy(dst, src, std::size_t(a.in_w) * words * sizeof(Word));
+      dst = std::fill_n(dst, std::size_t(a.pad_left) * words, Word{0});
+      dst = std::copy_n(src, std::size_t(a.in_w) * words, dst);
+      dst = std::fill_n(dst, std::size_t(pad_right) * words, Word{0});
     }
+    dst = std::fill_n(dst, bottom, Word{0});
   }
-  p.data = p.storage.data();
+  p.data = p.storage.get();
   return p;
 }
 
