@@ -1,9 +1,12 @@
 #include <time.h>
 
+#include <chrono>
 #include <stdexcept>
+#include <vector>
 
 #include "bench/peak.h"
 #include "core/cpu_features.h"
+#include "core/thread_pool.h"
 
 namespace pocketbnn {
 namespace {
@@ -46,10 +49,18 @@ double measure_clock_ghz(double seconds) {
 #endif
 }
 
-double measure_binary_peak(double seconds) {
+namespace {
+
+void require_vpopcnt() {
   if (!isa_available(Isa::kAvx512Vpopcnt)) {
-    throw std::runtime_error("measure_binary_peak needs AVX-512 VPOPCNTDQ, which this CPU lacks");
+    throw std::runtime_error("the binary peak needs AVX-512 VPOPCNTDQ, which this CPU lacks");
   }
+}
+
+}  // namespace
+
+double measure_binary_peak(double seconds) {
+  require_vpopcnt();
   avx512_vpopcnt::xor_popcount_loop(1 << 12);  // warm up the vector units
   long iterations = 1 << 12;
   double macs = 0, elapsed = 0;
@@ -60,6 +71,27 @@ double measure_binary_peak(double seconds) {
     elapsed = thread_seconds() - start;
   }
   return macs / elapsed * 1e-9;
+}
+
+double measure_binary_peak_threads(double seconds, int threads) {
+  require_vpopcnt();
+  if (threads < 1) throw std::invalid_argument("threads must be >= 1");
+  avx512_vpopcnt::xor_popcount_loop(1 << 12);
+  long iterations = 1 << 12;
+  for (double start = thread_seconds(); thread_seconds() - start < seconds / 4;) {
+    avx512_vpopcnt::xor_popcount_loop(iterations);
+    iterations *= 2;
+  }
+  iterations *= 2;  // now about `seconds` of one thread's work
+  std::vector<double> macs(std::size_t(threads), 0.0);
+  const auto start = std::chrono::steady_clock::now();
+  parallel_for(threads, std::size_t(threads), [&](int, std::size_t unit) {
+    macs[unit] = avx512_vpopcnt::xor_popcount_loop(iterations);
+  });
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double total = 0;
+  for (double m : macs) total += m;
+  return total / wall * 1e-9;
 }
 
 }  // namespace pocketbnn

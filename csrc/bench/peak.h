@@ -14,6 +14,12 @@ double measure_clock_ghz(double seconds);
 // limit of any binary dot-product kernel on this core. Needs AVX-512 VPOPCNTDQ.
 double measure_binary_peak(double seconds);
 
+// The same loop on `threads` threads of the kernels' pool at once, each running the
+// iterations one thread runs in ~`seconds`: all their MACs per nanosecond of wall time. Over
+// measure_binary_peak it is the machine's multi-thread scaling at that moment (on a shared VM
+// a second vCPU may deliver less than a core), the yardstick of the kernels' thread scaling.
+double measure_binary_peak_threads(double seconds, int threads);
+
 namespace avx512_vpopcnt {
 // `iterations` rounds of 12 XOR/POPCOUNT/ADD triples on zmm registers; returns the MACs done.
 // Untimed: the timing lives in baseline code, so no shared inline function is ever compiled

@@ -489,6 +489,10 @@ NB_MODULE(_core, m) {
     nb::gil_scoped_release release;
     return measure_binary_peak(seconds);
   }, "seconds"_a);
+  m.def("measure_binary_peak_threads", [](double seconds, int threads) {
+    nb::gil_scoped_release release;
+    return measure_binary_peak_threads(seconds, threads);
+  }, "seconds"_a, "threads"_a);
 
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); });
   m.def("set_isa", [](const std::string& name) { set_isa(isa_from_name(name)); }, "name"_a);
