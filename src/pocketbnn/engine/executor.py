@@ -108,7 +108,7 @@ class _Plan:
         ``bind_residual``, e.g. a binary conv with float output): that op adds the other operand
         in its output stage and writes the add's output; the add step becomes a no-op. Not when
         a ReLU follows the add (add + ReLU are then one pass of the add kernel)."""
-        relu_next = {id(b) for b, c, _ in self._fusable_pairs() if c.op.name == "relu"}
+        relu_next = {id(b) for b, c, x in self._fusable_pairs() if self._relu_fuses(b, c, x)}
         for a, b, x in self._fusable_pairs():
             # An add followed by a ReLU keeps the two fused in its own kernel instead.
             if b.op.name != "add" or len(b.inputs) != 2 or id(b) in relu_next:
@@ -123,9 +123,11 @@ class _Plan:
         e.g. add or a conv with bias) and read by nothing else runs inside that op's kernel,
         which then writes the ReLU's output; the ReLU step becomes a no-op."""
         for a, b, x in self._fusable_pairs():
-            if (b.op.name == "relu" and b.inputs == [x]
-                    and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])):
+            if self._relu_fuses(a, b, x):
                 a.relu_into, b.fused = b.outputs[0], True
+
+    def _relu_fuses(self, a: _Step, b: _Step, x: int) -> bool:
+        return b.op.name == "relu" and b.inputs == [x] and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])
 
     def _assign_arenas(self) -> None:
         """Share memory between values whose lifetimes do not overlap, so a run's working set
