@@ -25,7 +25,7 @@
 //                          dst[i] = float(clamp(kc[i] - 2 * acc[i], lo, hi)) * scale[i] + offset[i]
 //                          (+ res[i]), rounded as written (a multiply, then adds)
 //   (store_float passes a null res as a constant, so the residual costs nothing when absent.)
-// Only the ISA's own file instantiates tile<>, inside its own namespace; the driver that builds
+// Only the ISA's own file instantiates tile<>, inside its own namespace; the driver that builds the
 // indirection buffer and splits work over threads (indirect.cc) is plain C++ and reaches the
 // tiles through a TileKernels table. Nothing from the standard library is used here, so no
 // shared inline function is ever compiled with ISA flags.
