@@ -12,6 +12,8 @@ on other work, and the speed-up is given on both clocks. numpy's OpenBLAS is pin
 the engine's; the engine's threads are its own pool (binary kernels, float ops, and the row
 bands of its float GEMMs, each an OpenBLAS sgemm call on one thread).
 
+"2t vs 1t" is the median over rounds of the 1-thread run's time over the 2-thread run's in the
+same round (the VM's speed drifts over minutes; adjacent runs see the same machine).
 "(machine)" beside the engine's thread scaling is the binary peak loop's own (measured on 1 and
 2 pool threads in the same rounds): on the shared VM the second vCPU's share changes over minutes.
 
@@ -37,7 +39,7 @@ import tempfile  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pocketbnn import _core, kernels  # noqa: E402
-from pocketbnn.bench.timing import interleaved  # noqa: E402
+from pocketbnn.bench.timing import interleaved, paired_ratio  # noqa: E402
 
 _DISPATCH_SNIPPET = """
 import json, sys, time, numpy as np
@@ -99,6 +101,9 @@ def bench(name: str, threads: list[int], repeats: int) -> dict:
             stats = interleaved(runners, rounds=repeats, warmup=2, repeat=repeat)
         if all(peaks.values()):
             record["machine_scaling"] = float(np.median(peaks[threads[-1]]) / np.median(peaks[threads[0]]))
+        if len(threads) > 1:
+            record[f"speedup_{threads[-1]}t_vs_{threads[0]}t"] = paired_ratio(
+                stats[f"engine_{threads[0]}t"], stats[f"engine_{threads[-1]}t"])
         for k, st in stats.items():
             if k.startswith("peak_"):
                 continue
@@ -114,8 +119,6 @@ def bench(name: str, threads: list[int], repeats: int) -> dict:
     record["outside_kernels_pct"] = 100 * record["dispatch_ms"] / record[f"engine_cpu_ms_{t0}t"]
     record["speedup_1t"] = record["torch_ms_1t"] / record[f"engine_ms_{t0}t"]
     record["speedup_cpu_1t"] = record["torch_cpu_ms_1t"] / record[f"engine_cpu_ms_{t0}t"]
-    if len(threads) > 1:
-        record[f"speedup_{threads[-1]}t_vs_{t0}t"] = record[f"engine_ms_{t0}t"] / record[f"engine_ms_{threads[-1]}t"]
     return record
 
 

@@ -39,12 +39,19 @@ class Stats:
     cpu_median: float  # the same for the calling thread's CPU time
     cpu_p10: float
     cpu_p90: float
+    wall: tuple[float, ...] = ()  # the samples, round by round (the same rounds for every contender)
 
     @classmethod
     def of(cls, wall: list[float], cpu: list[float]) -> Stats:
         w, c = np.asarray(wall), np.asarray(cpu)
         return cls(float(np.median(w)), float(np.percentile(w, 10)), float(np.percentile(w, 90)), len(w),
-                   float(np.median(c)), float(np.percentile(c, 10)), float(np.percentile(c, 90)))
+                   float(np.median(c)), float(np.percentile(c, 10)), float(np.percentile(c, 90)), tuple(wall))
+
+
+def paired_ratio(a: Stats, b: Stats) -> float:
+    """Median over rounds of a's wall time over b's in the same round: a ratio of two contenders
+    that slow drifts of the machine (minutes-long fast and slow spells) cancel out of."""
+    return float(np.median(np.asarray(a.wall) / np.asarray(b.wall)))
 
 
 def interleaved(
