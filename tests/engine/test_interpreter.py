@@ -154,3 +154,22 @@ def test_residual_add_fusion_matches_unfused_run(seed, monkeypatch):
     want = plain.run(x)
     for g, w in zip(got if seed else [got], want if seed else [want]):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("gate_first", [False, True])
+def test_se_gate_mul_matches_numpy(gate_first):
+    """An SE gate [N,1,1,C] times its [N,H,W,C] map (the compiled per-image path), either
+    operand order, and a plain broadcast mul (numpy's path), against numpy."""
+    from pocketbnn.engine import Graph, InputSpec, Node
+    gate = Node("gap", "global_avgpool", ["x"], ["g0"], {"keepdims": True})
+    ops = [gate, Node("sig", "sigmoid", ["g0"], ["g"]),
+           Node("se", "mul", ["g", "x"] if gate_first else ["x", "g"], ["y"]),
+           Node("row", "mul", ["y", "r"], ["z"])]
+    graph = Graph([InputSpec("x", (2, 5, 4, 6)), InputSpec("r", (2, 1, 4, 6))], ops, ["y", "z"], {"name": "se"})
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 5, 4, 6)).astype(np.float32)
+    r = rng.standard_normal((2, 1, 4, 6)).astype(np.float32)
+    y, z = engine.from_bytes(engine.to_bytes(graph)).run([x, r])
+    g = 1 / (1 + np.exp(-x.astype(np.float64).mean(axis=(1, 2), keepdims=True)))
+    np.testing.assert_allclose(y, x * g, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(z, x * g * r, rtol=1e-5, atol=1e-6)

@@ -220,10 +220,32 @@ class Add(_Binary):
 
 @register("mul")
 class Mul(_Binary):
-    r"""$y = a \cdot b$ (e.g. an SE gate ``[N,1,1,C]`` times ``[N,H,W,C]``)."""
+    r"""$y = a \cdot b$ (e.g. an SE gate ``[N,1,1,C]`` times ``[N,H,W,C]``).
 
-    def run(self, ins, outs, scratch):
-        np.multiply(ins[0], ins[1], out=outs[0])
+    A gate times a same-batch NHWC map runs as the compiled per-channel affine kernel, one call
+    per image with that image's gate as the scale; other broadcasts are numpy's.
+    """
+
+    def bind(self, ins, outs, scratch):
+        a, b, out = ins[0], ins[1], outs[0]
+        x, gate = (b, a) if _is_gate(a, b) else (a, b)
+        if not _is_gate(gate, x) or x.shape != out.shape:
+            return partial(np.multiply, a, b, out=out)
+        ones, zeros = _identity(x.shape[-1])
+        calls = [_backend.bind_channel_affine(x[n], out[n], gate[n, 0, 0], zeros, ones, ones, zeros,
+                                              num_threads=self.num_threads)
+                 for n in range(x.shape[0])]
+        return calls[0] if len(calls) == 1 else partial(_run_all, calls)
+
+
+def _is_gate(gate: np.ndarray, x: np.ndarray) -> bool:
+    """``gate`` is ``[N,1,1,C]`` for the ``[N,H,W,C]`` map ``x``."""
+    return gate.ndim == x.ndim == 4 and gate.shape == (x.shape[0], 1, 1, x.shape[3])
+
+
+def _run_all(calls) -> None:
+    for call in calls:
+        call()
 
 
 @register("sub")
