@@ -11,4 +11,15 @@ namespace pocketbnn {
 void bitpack_f32_threads(const float* x, std::size_t rows, std::size_t channels, Word* out,
                          int threads);
 
+// Packs a float32 NHWC image [batch, h, w, channels] into the interior of a packed image
+// [batch, h + pad_top + pad_bottom, w + pad_left + pad_right, words] and writes its border as
+// zero words (+1 values): the input of a one-padded binary convolution, ready to read without
+// a padding copy. Every output word is written.
+struct PaddedPack {
+  int batch = 0, h = 0, w = 0;
+  std::size_t channels = 0;
+  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+};
+void bitpack_f32_padded(const float* x, const PaddedPack& geometry, Word* out, int threads);
+
 }  // namespace pocketbnn

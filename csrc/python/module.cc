@@ -376,6 +376,31 @@ void float_add(CArray<const float> a_, CArray<const float> b, CArray<float> out,
   select_ukernel<ops::float_add>().fn(a);
 }
 
+void bitpack_f32_padded_binding(CArray<const float> x, int pad_top, int pad_bottom, int pad_left,
+                                int pad_right, CArray<Word> out, int num_threads) {
+  if (x.ndim() != 4) throw std::invalid_argument("x must be 4-D (batch, height, width, channels)");
+  if (pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0) {
+    throw std::invalid_argument("padding must be >= 0");
+  }
+  if (num_threads < 1) throw std::invalid_argument("num_threads must be >= 1");
+  PaddedPack g;
+  g.batch = int(x.shape(0));
+  g.h = int(x.shape(1));
+  g.w = int(x.shape(2));
+  g.channels = x.shape(3);
+  g.pad_top = pad_top;
+  g.pad_bottom = pad_bottom;
+  g.pad_left = pad_left;
+  g.pad_right = pad_right;
+  if (out.ndim() != 4 || out.shape(0) != x.shape(0) || out.shape(1) != x.shape(1) + pad_top + pad_bottom ||
+      out.shape(2) != x.shape(2) + pad_left + pad_right || out.shape(3) != packed_words(g.channels)) {
+    throw std::invalid_argument("out must have shape (batch, height + pad_top + pad_bottom, width + pad_left + "
+                                "pad_right, words) for x of shape " + shape_of(x));
+  }
+  nb::gil_scoped_release release;
+  bitpack_f32_padded(x.data(), g, out.data(), num_threads);
+}
+
 // Checks b [k, n], bias and out [..., n] with m rows; fills the product fields of a GEMM.
 FloatGemmArgs gemm_args(std::size_t m, std::size_t k, const CArray<const float>& b,
                         const CArray<const float>& bias, CArray<float>& out, bool relu,
@@ -444,6 +469,8 @@ NB_MODULE(_core, m) {
 
   m.def("bitpack_f32", &bitpack_f32, "x"_a, "out"_a, "num_threads"_a = 1);
   m.def("bitpack_i8", &bitpack_i8, "x"_a, "zero_point"_a, "out"_a);
+  m.def("bitpack_f32_padded", &bitpack_f32_padded_binding, "x"_a, "pad_top"_a, "pad_bottom"_a, "pad_left"_a,
+        "pad_right"_a, "out"_a, "num_threads"_a);
   m.def("unpack_f32", &unpack<ops::unpack_f32, float>, "packed"_a, "out"_a);
   m.def("unpack_i8", &unpack<ops::unpack_i8, std::int8_t>, "packed"_a, "out"_a);
 

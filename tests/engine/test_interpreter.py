@@ -173,3 +173,24 @@ def test_se_gate_mul_matches_numpy(gate_first):
     g = 1 / (1 + np.exp(-x.astype(np.float64).mean(axis=(1, 2), keepdims=True)))
     np.testing.assert_allclose(y, x * g, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(z, x * g * r, rtol=1e-5, atol=1e-6)
+
+
+def test_padding_moves_into_packing_and_results_are_unchanged(monkeypatch):
+    """quantize -> one-padded bconv2d: the quantize writes the padded image, the conv reads it
+    unpadded; outputs equal those of the plain plan. A zero-padded conv keeps its padding."""
+    from pocketbnn.engine import executor
+    graph = _residual_graph(1)
+    overrides = executor.padding_into_packing(graph)
+    assert overrides["q1"]["pads"] == [1, 1, 1, 1] and overrides["b1"]["pads"] == [0, 0, 0, 0]
+    assert {"q1", "b1", "q2", "b2", "q3", "b3", "q4", "b4"} == set(overrides)
+    x = np.random.default_rng(5).standard_normal((2, 6, 5, 70)).astype(np.float32)
+    moved = engine.from_bytes(engine.to_bytes(graph))
+    assert moved._plan((x.shape,)).specs["p1"].shape == (2, 8, 7, 2)
+    got = moved.run(x)
+    monkeypatch.setattr(executor, "padding_into_packing", lambda g: {})
+    want = engine.from_bytes(engine.to_bytes(graph)).run(x)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    zero_padded = _residual_graph(1)
+    zero_padded.nodes[1].attrs["pad_value"] = 0
+    assert "q1" not in executor.padding_into_packing(zero_padded)

@@ -249,6 +249,34 @@ class Profile:
         return dict(sorted(acc.items(), key=lambda kv: -kv[1]))
 
 
+def padding_into_packing(graph: Graph) -> dict[str, dict]:
+    """Attribute overrides (node name -> attrs) that move a one-padded binary conv's padding into
+    the packing before it: when a ``quantize`` output is read only by a ``bconv2d`` with
+    ``pad_value`` 1 and nonzero ``pads``, the quantize writes the padded image (zero words, the
+    +1 values of one-padding) and the conv reads it with no padding, so the conv's kernel makes
+    no padded copy of its input (a serial step of every call). The graph itself is unchanged."""
+    readers: dict[str, list] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            readers.setdefault(v, []).append(node)
+    outputs = set(graph.outputs)
+    overrides: dict[str, dict] = {}
+    for q in graph.nodes:
+        if q.op != "quantize" or "pads" in q.attrs or len(q.outputs) != 1 or q.outputs[0] in outputs:
+            continue
+        conv = readers.get(q.outputs[0], [])
+        if len(conv) != 1 or conv[0].op != "bconv2d" or conv[0].attrs.get("pad_value", 1) != 1:
+            continue
+        pads = conv[0].attrs.get("pads")
+        # Malformed attributes are left for the ops to reject with their own errors.
+        if not (isinstance(pads, list) and len(pads) == 4 and all(type(p) is int and p >= 0 for p in pads)
+                and any(pads)):
+            continue
+        overrides[q.name] = {**q.attrs, "pads": list(pads)}
+        overrides[conv[0].name] = {**conv[0].attrs, "pads": [0, 0, 0, 0]}
+    return overrides
+
+
 class Interpreter:
     """Runs an engine graph on numpy arrays; see the module docstring for memory and threads.
 
@@ -269,17 +297,18 @@ class Interpreter:
         self.graph = graph
         self.num_threads = num_threads
         self.max_plan_bytes = max_plan_bytes
-        self.ops = [self._build(node) for node in graph.nodes]
+        attrs = padding_into_packing(graph)
+        self.ops = [self._build(node, attrs.get(node.name, node.attrs)) for node in graph.nodes]
         self._plans: dict[tuple, _Plan] = {}
         self._lock = threading.Lock()
         self._plan(tuple(i.shape for i in graph.inputs))
 
-    def _build(self, node) -> Op:
+    def _build(self, node, attrs: dict) -> Op:
         cls = OPS.get(node.op)
         if cls is None:
             raise ModelFormatError(f"node {node.name!r}: unknown op {node.op!r}")
         try:
-            op = cls(node.attrs, node.params)
+            op = cls(attrs, node.params)
         except ModelFormatError as e:
             raise ModelFormatError(f"node {node.name!r} ({node.op}): {e}") from None
         op.num_threads = self.num_threads

@@ -30,6 +30,12 @@ def bind_pack(x: np.ndarray, out: np.ndarray, *, num_threads: int):
     return partial(_core.bitpack_f32, x, out, num_threads)
 
 
+def bind_pack_padded(x: np.ndarray, out: np.ndarray, pads, *, num_threads: int):
+    """Bit-pack NHWC ``x`` into the interior of ``out``, padded by ``pads`` (top, bottom, left,
+    right) with zero words; every word of ``out`` is written."""
+    return partial(_core.bitpack_f32_padded, x, *pads, out, num_threads)
+
+
 def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int) -> kernels.BconvWeights:
     """Packed OHWI weights, re-laid out for the micro-kernels."""
     return kernels.BconvWeights(np.ascontiguousarray(weights), in_channels_per_group * groups, groups=groups)

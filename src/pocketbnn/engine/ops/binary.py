@@ -37,16 +37,34 @@ def words(channels: int) -> int:
 
 @register("quantize")
 class Quantize(Op):
-    """float32 ``[..., C]`` -> packed ``[..., ceil(C/64)]``: bit = 1 iff x < 0."""
+    """float32 ``[..., C]`` -> packed ``[..., ceil(C/64)]``: bit = 1 iff x < 0.
+
+    With ``pads`` (top, bottom, left, right) a 4-D image is written into the interior of a padded
+    packed image whose border is zero words (+1 values): the input of a one-padded binary conv,
+    which then reads it without padding (the interpreter sets this up when the conv is the only
+    reader, see ``executor.padding_into_packing``).
+    """
+
+    def __init__(self, attrs, params):
+        super().__init__(attrs, params)
+        self.pads = attr_ints(attrs, "pads", 4, default=[0, 0, 0, 0])
 
     def infer(self, inputs):
         self.check_inputs(inputs)
         x = inputs[0]
         if x.dtype != F32 or not x.shape:
             raise ModelFormatError(f"quantize takes a float32 tensor, got {x}")
-        return [TensorSpec(x.shape[:-1] + (words(x.shape[-1]),), U64, x.shape[-1])]
+        if not any(self.pads):
+            return [TensorSpec(x.shape[:-1] + (words(x.shape[-1]),), U64, x.shape[-1])]
+        if len(x.shape) != 4:
+            raise ModelFormatError(f"quantize with pads takes a 4-D NHWC image, got {x}")
+        t, b, l, r = self.pads
+        n, h, w, c = x.shape
+        return [TensorSpec((n, h + t + b, w + l + r, words(c)), U64, c)]
 
     def bind(self, ins, outs, scratch):
+        if any(self.pads):
+            return _backend.bind_pack_padded(ins[0], outs[0], self.pads, num_threads=self.num_threads)
         return _backend.bind_pack(ins[0], outs[0], num_threads=self.num_threads)
 
 
