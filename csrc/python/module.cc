@@ -314,23 +314,6 @@ void float_pool2d(CArray<const float> x, int mode, int kh, int kw, int stride_h,
   select_ukernel<ops::float_pool2d>().fn(a);
 }
 
-void float_im2col(CArray<const float> x, int kh, int kw, int stride_h, int stride_w,
-                  int dilation_h, int dilation_w, int pad_top, int pad_left, CArray<float> out,
-                  int num_threads) {
-  require(num_threads >= 1, "num_threads must be >= 1");
-  const std::size_t c = x.ndim() == 4 ? x.shape(3) : 0;
-  require(kh >= 1 && kw >= 1, "kernel sizes must be >= 1");
-  check_out4(out, x.ndim() == 4 ? x.shape(0) : 0, std::size_t(kh) * kw * c, "out");
-  Im2colArgs a;
-  a.g = float_window(x, int(out.shape(1)), int(out.shape(2)), kh, kw, stride_h, stride_w,
-                     dilation_h, dilation_w, pad_top, pad_left);
-  a.input = x.data();
-  a.output = out.data();
-  a.num_threads = num_threads;
-  nb::gil_scoped_release release;
-  select_ukernel<ops::float_im2col>().fn(a);
-}
-
 void float_channel_affine(CArray<const float> x, CArray<const float> scale,
                           CArray<const float> shift, CArray<const float> pos,
                           CArray<const float> neg, CArray<const float> post, float lo, float hi,
@@ -494,8 +477,6 @@ NB_MODULE(_core, m) {
   m.def("float_pool2d", &float_pool2d, "x"_a, "mode"_a, "kh"_a, "kw"_a, "stride_h"_a,
         "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "out"_a,
         "num_threads"_a);
-  m.def("float_im2col", &float_im2col, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a,
-        "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "out"_a, "num_threads"_a);
   m.def("float_channel_affine", &float_channel_affine, "x"_a, "scale"_a, "shift"_a, "pos"_a,
         "neg"_a, "post"_a, "lo"_a, "hi"_a, "out"_a, "num_threads"_a);
   m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);

@@ -92,19 +92,6 @@ def test_pool2d(isa, batch, height, width, channels, kernel, stride, dilation, p
 
 
 @settings(max_examples=60, deadline=None)
-@given(**geometry)
-def test_im2col(isa, batch, height, width, channels, kernel, stride, dilation, pads, threads, seed):
-    s = _setup(batch, height, width, channels, kernel, stride, dilation, pads, seed)
-    if s is None:
-        return
-    x, oh, ow = s
-    want = np.concatenate([v for _, _, v in _taps(x, kernel, stride, dilation, pads, oh, ow, 0.0)], axis=-1)
-    out = np.full(want.shape, np.nan, np.float32)
-    _core.float_im2col(x, *_window_args(kernel, stride, dilation, pads), out, threads)
-    np.testing.assert_array_equal(out, want)
-
-
-@settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 700), k=st.integers(1, 80), n=st.integers(1, 90), threads=st.sampled_from([1, 2, 3]),
        relu=st.booleans(), with_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_gemm(m, k, n, threads, relu, with_bias, seed):
