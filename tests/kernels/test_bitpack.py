@@ -85,3 +85,22 @@ def test_selected_kernel_follows_forced_isa(isa):
 def test_bad_arguments_raise_clear_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("shape, pads", [((2, 5, 7, 70), (1, 2, 1, 0)), ((1, 3, 3, 64), (0, 0, 0, 0)),
+                                         ((1, 4, 6, 130), (2, 1, 3, 2)), ((1, 60, 60, 16), (1, 1, 1, 1))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pack_into_a_zero_bordered_image(isa, shape, pads, threads):
+    """The engine's packing for one-padded convs: the interior is pack_bits of x, the border
+    zero words, whatever the buffer held before."""
+    from pocketbnn import _core
+    x = _random(sum(shape), shape, np.float32)
+    t, b, l, r = pads
+    n, h, w, c = shape
+    out = np.full((n, h + t + b, w + l + r, -(-c // 64)), 0xDEADBEEF, np.uint64)
+    _core.bitpack_f32_padded(x, t, b, l, r, out, threads)
+    want = np.zeros_like(out)
+    want[:, t:t + h, l:l + w] = pack_bits_numpy(x)
+    np.testing.assert_array_equal(out, want)
+    with pytest.raises(ValueError, match="out must have shape"):
+        _core.bitpack_f32_padded(x, t + 1, b, l, r, out, threads)
