@@ -45,9 +45,10 @@ _DISPATCH_SNIPPET = """
 import json, sys, time, numpy as np
 from pocketbnn import _core, engine
 noop = lambda *a, **k: None
-for f in ("bconv2d", "bitpack_f32", "bitpack_f32_padded", "bmaxpool", "float_depthwise2d", "float_pool2d",
+for f in ("bitpack_f32", "bitpack_f32_padded", "bmaxpool", "float_depthwise2d", "float_pool2d",
           "float_gemm", "float_conv_gemm", "float_channel_affine", "float_add"):
     setattr(_core, f, noop)
+_core.PreparedBconv2d.run_float = _core.PreparedBconv2d.run_bits = noop
 interp = engine.load(sys.argv[1], num_threads=1)
 x = np.zeros((1, 224, 224, 3), np.float32)
 for _ in range(5):

@@ -54,6 +54,8 @@ struct PackedBconvWeights {
 PackedBconvWeights pack_bconv_weights(const Word* ohwi, int out_c, int kh, int kw, int groups,
                                       int in_c_per_group);
 
+struct OutputStage;  // output_transform.h
+
 struct Bconv2dArgs {
   const Word* input = nullptr;
   int batch = 0, in_h = 0, in_w = 0;
@@ -77,6 +79,9 @@ struct Bconv2dArgs {
   float* out_float = nullptr;
   Word* out_bits = nullptr;
   int num_threads = 1;
+  // The output stage of these arguments made once in advance (make_output_stage), or null:
+  // the optimized kernels then make it per call.
+  const OutputStage* stage = nullptr;
 
   int words_per_group() const { return in_words / groups; }
   int out_c_per_group() const { return out_c / groups; }

@@ -128,7 +128,8 @@ KcTable make_kc_table(const Bconv2dArgs& a, const PackedBconvWeights& pw, std::i
 
 void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const PackedBconvWeights& pw = *a.packed;
-  const OutputStage st = make_output_stage(a, pw);
+  const OutputStage made = a.stage != nullptr ? OutputStage{} : make_output_stage(a, pw);
+  const OutputStage& st = a.stage != nullptr ? *a.stage : made;
   const int MR = tiles.mr, NR = tiles.nr, L = PackedBconvWeights::kBlockLanes;
   const int taps = pw.taps(), slots = pw.slots(), wpg = pw.words_per_group;
   const std::size_t pixels = std::size_t(a.batch) * a.out_h * a.out_w;

@@ -3,14 +3,18 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/vector.h>
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 
 #include "bconv2d/bconv2d.h"
+#include "bconv2d/output_transform.h"
 #include "bitpack/threads.h"
 #include "bench/peak.h"
 #include "bmaxpool/bmaxpool.h"
@@ -110,100 +114,143 @@ PackedBconvWeights pack_weights(CArray<const Word> w, int groups, int in_c_per_g
                             in_c_per_group);
 }
 
-// The last line of defence for memory safety: everything the kernels index is checked here
-// (pocketbnn.kernels.bconv2d gives friendlier messages first).
-void bconv2d(CArray<const Word> x, CArray<const Word> w, const PackedBconvWeights& packed,
-             int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top,
-             int pad_left, int pad_value, CArray<const float> multiplier,
-             CArray<const float> bias, CArray<const float> residual, int clamp_lo, int clamp_hi,
-             CArray<const std::int32_t> thresholds, CArray<float> out_float,
-             CArray<Word> out_bits, int num_threads) {
-  require(x.ndim() == 4,
-            [&] { return "x must be 4-D (batch, height, width, words), got " + shape_of(x); });
-  require(w.ndim() == 4,
+// A binary convolution prepared for one input shape (pocketbnn.kernels.Bconv2d): everything but
+// the input, output and residual is checked, copied and resolved once, the output stage
+// included, so run() checks three arrays and calls the kernel. The last line of defence for
+// memory safety: everything the kernels index is checked here (the Python class gives
+// friendlier messages first).
+class PreparedBconv2d {
+ public:
+  PreparedBconv2d(std::vector<std::size_t> x_shape, CArray<const Word> w, nb::object packed,
+                  int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top,
+                  int pad_left, int pad_value, int out_h, int out_w,
+                  std::optional<std::vector<float>> multiplier, std::optional<std::vector<float>> bias,
+                  int clamp_lo, int clamp_hi, std::optional<std::vector<std::int32_t>> thresholds,
+                  int num_threads)
+      : weights_(w), packed_obj_(packed), packed_(nb::cast<const PackedBconvWeights&>(packed)) {
+    require(x_shape.size() == 4, "x must be 4-D (batch, height, width, words)");
+    require(w.ndim() == 4,
             [&] { return "weights must be 4-D (out_c, kh, kw, words), got " + shape_of(w); });
-  const int out_c = int(w.shape(0));
-  require(packed.out_c == out_c && packed.kh == int(w.shape(1)) &&
-              packed.kw == int(w.shape(2)) && packed.words_per_group == int(w.shape(3)),
-                        [&] { return "packed weights do not match weights of shape " + shape_of(w); });
-  require(int(x.shape(3)) == packed.groups * packed.words_per_group,
-            [&] { return "x has " + std::to_string(x.shape(3)) + " words per pixel; weights need " +
-              std::to_string(packed.groups * packed.words_per_group); });
-  require(stride_h >= 1 && stride_w >= 1 && dilation_h >= 1 && dilation_w >= 1,
-          "strides and dilations must be >= 1");
-  require(pad_value == 0 || pad_value == 1, "pad_value must be 0 or 1");
-  require(num_threads >= 1, "num_threads must be >= 1");
-  const bool bits = out_bits.is_valid();
-  require(bits != out_float.is_valid(), "pass exactly one of out_float and out_bits");
-  const std::size_t out_last = bits ? packed_words(out_c) : std::size_t(out_c);
-  const std::size_t out_ndim = bits ? out_bits.ndim() : out_float.ndim();
-  require(out_ndim == 4, "out must be 4-D");
-  const auto out_dim = [&](int i) { return bits ? out_bits.shape(i) : out_float.shape(i); };
-  require(out_dim(0) == x.shape(0) && out_dim(3) == out_last,
-            [&] { return "out must have shape (" + std::to_string(x.shape(0)) + ", out_h, out_w, " +
-              std::to_string(out_last) + ")"; });
-  if (bits) {
-    require(thresholds.is_valid() && thresholds.ndim() == 1 &&
-                thresholds.shape(0) == std::size_t(out_c),
-                          [&] { return "bit output needs thresholds of shape (" + std::to_string(out_c) + ",)"; });
-  } else {
-    for (const auto* v : {&multiplier, &bias}) {
-      require(v->is_valid() && v->ndim() == 1 && v->shape(0) == std::size_t(out_c),
-                [&] { return "float output needs multiplier and bias of shape (" + std::to_string(out_c) + ",)"; });
+    const int out_c = int(w.shape(0));
+    require(packed_.out_c == out_c && packed_.kh == int(w.shape(1)) && packed_.kw == int(w.shape(2)) &&
+                packed_.words_per_group == int(w.shape(3)),
+            [&] { return "packed weights do not match weights of shape " + shape_of(w); });
+    require(int(x_shape[3]) == packed_.groups * packed_.words_per_group,
+            [&] { return "x has " + std::to_string(x_shape[3]) + " words per pixel; weights need " +
+                         std::to_string(packed_.groups * packed_.words_per_group); });
+    require(stride_h >= 1 && stride_w >= 1 && dilation_h >= 1 && dilation_w >= 1,
+            "strides and dilations must be >= 1");
+    // Any output size is safe: the kernels pad the input to what the output's windows need.
+    require(pad_top >= 0 && pad_left >= 0 && out_h >= 0 && out_w >= 0, "padding and output size must be >= 0");
+    require(pad_value == 0 || pad_value == 1, "pad_value must be 0 or 1");
+    require(num_threads >= 1, "num_threads must be >= 1");
+    require(clamp_lo <= clamp_hi, "clamp must have lo <= hi");
+    bits_ = thresholds.has_value();
+    if (bits_) {
+      require(!multiplier && !bias, "bit output takes thresholds only");
+      require(thresholds->size() == std::size_t(out_c),
+              [&] { return "bit output needs thresholds of shape (" + std::to_string(out_c) + ",)"; });
+      thresholds_ = std::move(*thresholds);
+    } else {
+      require(multiplier && bias && multiplier->size() == std::size_t(out_c) && bias->size() == std::size_t(out_c),
+              [&] { return "float output needs multiplier and bias of shape (" + std::to_string(out_c) + ",)"; });
+      multiplier_ = std::move(*multiplier);
+      bias_ = std::move(*bias);
     }
+    Bconv2dArgs& a = args_;
+    a.batch = int(x_shape[0]);
+    a.in_h = int(x_shape[1]);
+    a.in_w = int(x_shape[2]);
+    a.in_words = int(x_shape[3]);
+    a.weights = w.data();
+    a.packed = &packed_;
+    a.out_c = out_c;
+    a.kh = packed_.kh;
+    a.kw = packed_.kw;
+    a.groups = packed_.groups;
+    a.in_c_per_group = packed_.in_c_per_group;
+    a.stride_h = stride_h;
+    a.stride_w = stride_w;
+    a.dilation_h = dilation_h;
+    a.dilation_w = dilation_w;
+    a.pad_top = pad_top;
+    a.pad_left = pad_left;
+    a.out_h = out_h;
+    a.out_w = out_w;
+    a.pad_value = pad_value == 1 ? PadValue::kOne : PadValue::kZero;
+    a.output_type = bits_ ? OutputType::kBits : OutputType::kFloat;
+    a.multiplier = bits_ ? nullptr : multiplier_.data();
+    a.bias = bits_ ? nullptr : bias_.data();
+    a.clamp_lo = clamp_lo;
+    a.clamp_hi = clamp_hi;
+    a.thresholds = bits_ ? thresholds_.data() : nullptr;
+    a.num_threads = num_threads;
+    stage_ = make_output_stage(a, packed_);
+    a.stage = &stage_;
+    out_shape_ = {x_shape[0], std::size_t(out_h), std::size_t(out_w),
+                  bits_ ? packed_words(out_c) : std::size_t(out_c)};
   }
-  if (residual.is_valid()) {
-    require(!bits, "residual needs float output");
-    require(residual.ndim() == 4 && residual.shape(0) == out_float.shape(0) &&
-                residual.shape(1) == out_float.shape(1) && residual.shape(2) == out_float.shape(2) &&
-                residual.shape(3) == out_float.shape(3),
-            [&] { return "residual must have the output's shape " + shape_of(out_float) + ", got " +
-                         shape_of(residual); });
+
+  void run_float(CArray<const Word> x, CArray<float> out, CArray<const float> residual) {
+    require(!bits_, "this convolution has bit output");
+    check(x, out.ndim(), [&](int i) { return out.shape(i); });
+    if (residual.is_valid()) {
+      require(residual.ndim() == 4 && residual.shape(0) == out_shape_[0] && residual.shape(1) == out_shape_[1] &&
+                  residual.shape(2) == out_shape_[2] && residual.shape(3) == out_shape_[3],
+              [&] { return "residual must have the output's shape, got " + shape_of(residual); });
+    }
+    Bconv2dArgs a = args_;
+    a.input = x.data();
+    a.out_float = out.data();
+    a.residual = residual.is_valid() ? residual.data() : nullptr;
+    launch(a);
   }
-  Bconv2dArgs a;
-  a.input = x.data();
-  a.batch = int(x.shape(0));
-  a.in_h = int(x.shape(1));
-  a.in_w = int(x.shape(2));
-  a.in_words = int(x.shape(3));
-  a.weights = w.data();
-  a.packed = &packed;
-  a.out_c = out_c;
-  a.kh = packed.kh;
-  a.kw = packed.kw;
-  a.groups = packed.groups;
-  a.in_c_per_group = packed.in_c_per_group;
-  a.stride_h = stride_h;
-  a.stride_w = stride_w;
-  a.dilation_h = dilation_h;
-  a.dilation_w = dilation_w;
-  a.pad_top = pad_top;
-  a.pad_left = pad_left;
-  a.out_h = int(out_dim(1));
-  a.out_w = int(out_dim(2));
-  a.pad_value = pad_value == 1 ? PadValue::kOne : PadValue::kZero;
-  a.output_type = bits ? OutputType::kBits : OutputType::kFloat;
-  a.multiplier = bits ? nullptr : multiplier.data();
-  a.bias = bits ? nullptr : bias.data();
-  a.residual = residual.is_valid() ? residual.data() : nullptr;
-  a.clamp_lo = clamp_lo;
-  a.clamp_hi = clamp_hi;
-  a.thresholds = bits ? thresholds.data() : nullptr;
-  a.out_float = bits ? nullptr : out_float.data();
-  a.out_bits = bits ? out_bits.data() : nullptr;
-  a.num_threads = num_threads;
-  if (a.batch == 0 || a.out_h == 0 || a.out_w == 0 || out_c == 0) return;
-  nb::gil_scoped_release release;
-  if (bits && out_c % kWordBits != 0) {
-    // The kernels write every channel bit but leave the last word's padding bits as they
-    // were; clear them here so any buffer (np.empty included) comes back fully defined.
-    const Word keep = (Word{1} << (out_c % kWordBits)) - 1;
-    const std::size_t pixels = std::size_t(a.batch) * a.out_h * a.out_w;
-    Word* last = a.out_bits + out_last - 1;
-    for (std::size_t p = 0; p < pixels; ++p) last[p * out_last] &= keep;
+
+  void run_bits(CArray<const Word> x, CArray<Word> out) {
+    require(bits_, "this convolution has float output");
+    check(x, out.ndim(), [&](int i) { return out.shape(i); });
+    Bconv2dArgs a = args_;
+    a.input = x.data();
+    a.out_bits = out.data();
+    launch(a);
   }
-  select_ukernel<ops::bconv2d>().fn(a);
-}
+
+ private:
+  template <class Dim>
+  void check(const CArray<const Word>& x, std::size_t out_ndim, Dim out_dim) const {
+    require(x.ndim() == 4 && int(x.shape(0)) == args_.batch && int(x.shape(1)) == args_.in_h &&
+                int(x.shape(2)) == args_.in_w && int(x.shape(3)) == args_.in_words,
+            [&] { return "x has shape " + shape_of(x) + "; the convolution was prepared for another"; });
+    require(out_ndim == 4 && out_dim(0) == out_shape_[0] && out_dim(1) == out_shape_[1] &&
+                out_dim(2) == out_shape_[2] && out_dim(3) == out_shape_[3],
+            "out does not have the prepared output shape");
+  }
+
+  static void launch(const Bconv2dArgs& a) {
+    if (a.batch == 0 || a.out_h == 0 || a.out_w == 0 || a.out_c == 0) return;
+    nb::gil_scoped_release release;
+    if (a.out_bits != nullptr && a.out_c % kWordBits != 0) {
+      // The kernels write every channel bit but leave the last word's padding bits as they
+      // were; clear them here so any buffer (np.empty included) comes back fully defined.
+      const std::size_t out_last = packed_words(a.out_c);
+      const Word keep = (Word{1} << (a.out_c % kWordBits)) - 1;
+      const std::size_t pixels = std::size_t(a.batch) * a.out_h * a.out_w;
+      Word* last = a.out_bits + out_last - 1;
+      for (std::size_t p = 0; p < pixels; ++p) last[p * out_last] &= keep;
+    }
+    select_ukernel<ops::bconv2d>().fn(a);
+  }
+
+  CArray<const Word> weights_;  // held: the kernels read them through args_
+  nb::object packed_obj_;
+  const PackedBconvWeights& packed_;
+  std::vector<float> multiplier_, bias_;
+  std::vector<std::int32_t> thresholds_;
+  bool bits_ = false;
+  Bconv2dArgs args_;
+  OutputStage stage_;
+  std::array<std::size_t, 4> out_shape_{};
+};
 
 void bmaxpool(CArray<const Word> x, int kh, int kw, int stride_h, int stride_w, int pad_top,
               int pad_left, CArray<Word> out, int num_threads) {
@@ -465,10 +512,19 @@ NB_MODULE(_core, m) {
       .def_ro("groups", &PackedBconvWeights::groups)
       .def_ro("in_c_per_group", &PackedBconvWeights::in_c_per_group);
   m.def("pack_bconv2d_weights", &pack_weights, "weights"_a, "groups"_a, "in_c_per_group"_a);
-  m.def("bconv2d", &bconv2d, "x"_a, "weights"_a, "packed"_a, "stride_h"_a, "stride_w"_a,
-        "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "pad_value"_a,
-        "multiplier"_a.none(), "bias"_a.none(), "residual"_a.none(), "clamp_lo"_a, "clamp_hi"_a,
-        "thresholds"_a.none(), "out_float"_a.none(), "out_bits"_a.none(), "num_threads"_a);
+  nb::class_<PreparedBconv2d>(m, "PreparedBconv2d",
+                              "A binary convolution prepared for one input shape (kernels.Bconv2d)")
+      .def(nb::init<std::vector<std::size_t>, CArray<const Word>, nb::object, int, int, int, int, int, int, int,
+                    int, int, std::optional<std::vector<float>>, std::optional<std::vector<float>>, int, int,
+                    std::optional<std::vector<std::int32_t>>, int>(),
+           "x_shape"_a, "weights"_a, "packed"_a, "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a,
+           "pad_top"_a, "pad_left"_a, "pad_value"_a, "out_h"_a, "out_w"_a, "multiplier"_a.none(),
+           "bias"_a.none(), "clamp_lo"_a, "clamp_hi"_a, "thresholds"_a.none(), "num_threads"_a)
+      // noconvert: an array of another dtype is refused, never copied (a converted `out` would
+      // be written and thrown away).
+      .def("run_float", &PreparedBconv2d::run_float, "x"_a.noconvert(), "out"_a.noconvert(),
+           "residual"_a.noconvert().none())
+      .def("run_bits", &PreparedBconv2d::run_bits, "x"_a.noconvert(), "out"_a.noconvert());
   m.def("bmaxpool", &bmaxpool, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a, "pad_top"_a,
         "pad_left"_a, "out"_a, "num_threads"_a);
   m.def("float_depthwise2d", &float_depthwise2d, "x"_a, "weights"_a, "bias"_a.none(),

@@ -264,16 +264,30 @@ def test_core_rejects_mismatched_arrays_even_without_the_wrapper():
     from pocketbnn import _core
 
     packed = _core.pack_bconv2d_weights(W, 1, 64)
-    out = np.empty((1, 4, 4, 8), np.float32)
+    m, b = np.ones(8, np.float32), np.zeros(8, np.float32)
+
+    def prepare(x_shape=(1, 6, 6, 1), multiplier=m, thresholds=None, out_hw=(4, 4)):
+        return _core.PreparedBconv2d(x_shape, W, packed, 1, 1, 1, 1, 0, 0, 1, *out_hw, multiplier,
+                                     None if thresholds is not None else b, 0, 0, thresholds, 1)
+
     with pytest.raises(ValueError, match="words per pixel"):
-        _core.bconv2d(np.zeros((1, 6, 6, 2), np.uint64), W, packed, 1, 1, 1, 1, 0, 0, 1,
-                      np.ones(8, np.float32), np.zeros(8, np.float32), None, 0, 0, None, out, None, 1)
+        prepare(x_shape=(1, 6, 6, 2))
     with pytest.raises(ValueError, match="multiplier and bias"):
-        _core.bconv2d(X, W, packed, 1, 1, 1, 1, 0, 0, 1, np.ones(3, np.float32),
-                      np.zeros(8, np.float32), None, 0, 0, None, out, None, 1)
+        prepare(multiplier=np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="bit output takes thresholds only"):
+        prepare(thresholds=np.zeros(8, np.int32))
+    conv = prepare()
+    out = np.empty((1, 4, 4, 8), np.float32)
+    with pytest.raises(ValueError, match="prepared for another"):
+        conv.run_float(np.zeros((1, 5, 6, 1), np.uint64), out, None)
+    with pytest.raises(ValueError, match="prepared output shape"):
+        conv.run_float(X, np.empty((1, 4, 4, 9), np.float32), None)
     with pytest.raises(ValueError, match="residual must have the output's shape"):
-        _core.bconv2d(X, W, packed, 1, 1, 1, 1, 0, 0, 1, np.ones(8, np.float32), np.zeros(8, np.float32),
-                      np.zeros((1, 4, 4, 9), np.float32), 0, 0, None, out, None, 1)
+        conv.run_float(X, out, np.zeros((1, 4, 4, 9), np.float32))
+    with pytest.raises(TypeError):  # another dtype is refused, never converted
+        conv.run_float(X, np.empty((1, 4, 4, 8)), None)
+    with pytest.raises(ValueError, match="has float output"):
+        conv.run_bits(X, np.empty((1, 4, 4, 1), np.uint64))
 
 
 def test_prepared_convolution_matches_the_function_and_checks_its_input(isa):

@@ -186,29 +186,39 @@ class Bconv2d:
             self.output_shape, self.output_dtype = (input_shape[0], out_h, out_w, c), np.float32
         self.input_shape = input_shape
         self.weights = weights
-        self._head = (weights.weights, weights._packed, sh, sw, dh, dw, pad_top, pad_left, pad_value,
-                      multiplier, bias)
-        self._tail = (int(lo), int(hi), thresholds)
-        self._threads = resolve_num_threads(num_threads)
+        self._bits = thresholds is not None
+        self._core = _core.PreparedBconv2d(
+            input_shape, weights.weights, weights._packed, sh, sw, dh, dw, pad_top, pad_left, pad_value, out_h,
+            out_w, None if self._bits else multiplier, None if self._bits else bias, int(lo), int(hi),
+            thresholds, resolve_num_threads(num_threads))
 
     def __call__(self, x: np.ndarray, *, residual: np.ndarray | None = None,
                  out: np.ndarray | None = None) -> np.ndarray:
         """Run on packed ``x`` of ``input_shape``; ``residual`` and ``out`` as in :func:`bconv2d`."""
-        if not (type(x) is np.ndarray and x.dtype == np.uint64 and x.shape == self.input_shape
-                and x.flags.c_contiguous):
-            _require_array(x, "x", np.uint64, 4)
+        if self._bits and residual is not None:
+            raise ValueError("residual needs float output (no thresholds)")
+        if out is None:
+            out = np.empty(self.output_shape, self.output_dtype)
+        try:
+            if self._bits:
+                self._core.run_bits(x, out)
+            else:
+                self._core.run_float(x, out, residual)
+        except (TypeError, ValueError):
+            self._explain(x, residual, out)
+            raise
+        return out
+
+    def _explain(self, x, residual, out) -> None:
+        """Raise the clearest error for arguments the core refused (its own message otherwise)."""
+        _require_array(x, "x", np.uint64, 4)
+        if x.shape != self.input_shape:
             raise ValueError(f"x has shape {x.shape}; this convolution was prepared for {self.input_shape}")
-        out = _output(out, self.output_shape, self.output_dtype)
-        bits = self.output_dtype is np.uint64
+        _output(out, self.output_shape, self.output_dtype)
         if residual is not None:
-            if bits:
-                raise ValueError("residual needs float output (no thresholds)")
             _require_array(residual, "residual", np.float32, 4)
             if residual.shape != out.shape:
                 raise ValueError(f"residual has shape {residual.shape}; the output has {out.shape}")
-        _core.bconv2d(x, *self._head, residual, *self._tail, None if bits else out, out if bits else None,
-                      self._threads)
-        return out
 
 
 def bconv2d(
