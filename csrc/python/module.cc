@@ -3,12 +3,10 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
-#include <nanobind/stl/optional.h>
 #include <nanobind/stl/vector.h>
 
 #include <array>
 #include <cstdint>
-#include <optional>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -124,9 +122,8 @@ class PreparedBconv2d {
   PreparedBconv2d(std::vector<std::size_t> x_shape, CArray<const Word> w, nb::object packed,
                   int stride_h, int stride_w, int dilation_h, int dilation_w, int pad_top,
                   int pad_left, int pad_value, int out_h, int out_w,
-                  std::optional<std::vector<float>> multiplier, std::optional<std::vector<float>> bias,
-                  int clamp_lo, int clamp_hi, std::optional<std::vector<std::int32_t>> thresholds,
-                  int num_threads)
+                  CArray<const float> multiplier, CArray<const float> bias, int clamp_lo,
+                  int clamp_hi, CArray<const std::int32_t> thresholds, int num_threads)
       : weights_(w), packed_obj_(packed), packed_(nb::cast<const PackedBconvWeights&>(packed)) {
     require(x_shape.size() == 4, "x must be 4-D (batch, height, width, words)");
     require(w.ndim() == 4,
@@ -145,17 +142,18 @@ class PreparedBconv2d {
     require(pad_value == 0 || pad_value == 1, "pad_value must be 0 or 1");
     require(num_threads >= 1, "num_threads must be >= 1");
     require(clamp_lo <= clamp_hi, "clamp must have lo <= hi");
-    bits_ = thresholds.has_value();
+    bits_ = thresholds.is_valid();
+    const auto per_channel = [&](const auto& v) { return v.is_valid() && v.ndim() == 1 && v.shape(0) == std::size_t(out_c); };
     if (bits_) {
-      require(!multiplier && !bias, "bit output takes thresholds only");
-      require(thresholds->size() == std::size_t(out_c),
+      require(!multiplier.is_valid() && !bias.is_valid(), "bit output takes thresholds only");
+      require(per_channel(thresholds),
               [&] { return "bit output needs thresholds of shape (" + std::to_string(out_c) + ",)"; });
-      thresholds_ = std::move(*thresholds);
+      thresholds_.assign(thresholds.data(), thresholds.data() + out_c);
     } else {
-      require(multiplier && bias && multiplier->size() == std::size_t(out_c) && bias->size() == std::size_t(out_c),
+      require(per_channel(multiplier) && per_channel(bias),
               [&] { return "float output needs multiplier and bias of shape (" + std::to_string(out_c) + ",)"; });
-      multiplier_ = std::move(*multiplier);
-      bias_ = std::move(*bias);
+      multiplier_.assign(multiplier.data(), multiplier.data() + out_c);
+      bias_.assign(bias.data(), bias.data() + out_c);
     }
     Bconv2dArgs& a = args_;
     a.batch = int(x_shape[0]);
@@ -515,8 +513,8 @@ NB_MODULE(_core, m) {
   nb::class_<PreparedBconv2d>(m, "PreparedBconv2d",
                               "A binary convolution prepared for one input shape (kernels.Bconv2d)")
       .def(nb::init<std::vector<std::size_t>, CArray<const Word>, nb::object, int, int, int, int, int, int, int,
-                    int, int, std::optional<std::vector<float>>, std::optional<std::vector<float>>, int, int,
-                    std::optional<std::vector<std::int32_t>>, int>(),
+                    int, int, CArray<const float>, CArray<const float>, int, int, CArray<const std::int32_t>,
+                    int>(),
            "x_shape"_a, "weights"_a, "packed"_a, "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a,
            "pad_top"_a, "pad_left"_a, "pad_value"_a, "out_h"_a, "out_w"_a, "multiplier"_a.none(),
            "bias"_a.none(), "clamp_lo"_a, "clamp_hi"_a, "thresholds"_a.none(), "num_threads"_a)
