@@ -1,5 +1,6 @@
-// Python bindings of the compiled core: argument checks and GIL release only, no logic.
-// Callers (pocketbnn.bitpack and friends) allocate outputs with numpy and pass them in.
+// Python bindings of the compiled core: argument checks and GIL release only, no kernel logic
+// (PreparedBconv2d only keeps a binary conv's checked arguments and output stage between
+// calls). Callers (pocketbnn.kernels and the engine) allocate outputs with numpy and pass them in.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
