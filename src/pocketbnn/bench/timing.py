@@ -35,16 +35,19 @@ class Stats:
     median: float
     p10: float
     p90: float
-    samples: int
     cpu_median: float  # the same for the calling thread's CPU time
     cpu_p10: float
     cpu_p90: float
     wall: tuple[float, ...] = ()  # the samples, round by round (the same rounds for every contender)
 
+    @property
+    def samples(self) -> int:
+        return len(self.wall)
+
     @classmethod
     def of(cls, wall: list[float], cpu: list[float]) -> Stats:
         w, c = np.asarray(wall), np.asarray(cpu)
-        return cls(float(np.median(w)), float(np.percentile(w, 10)), float(np.percentile(w, 90)), len(w),
+        return cls(float(np.median(w)), float(np.percentile(w, 10)), float(np.percentile(w, 90)),
                    float(np.median(c)), float(np.percentile(c, 10)), float(np.percentile(c, 90)), tuple(wall))
 
 
