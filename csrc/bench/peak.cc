@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "bench/peak.h"
-#include "core/cpu_features.h"
+#include "core/types.h"
+#include "dispatch/config.h"
 #include "core/thread_pool.h"
 
 namespace pocketbnn {
@@ -49,24 +50,45 @@ double measure_clock_ghz(double seconds) {
 #endif
 }
 
+namespace portable {
+
+double xor_popcount_loop(long iterations) {
+  constexpr int kChains = 8, kRows = 16;
+  Word data[kRows];
+  volatile Word seed = 0x9e3779b97f4a7c15ull;
+  for (int i = 0; i < kRows; ++i) data[i] = seed * Word(i + 1);
+  Word x[kChains], acc[kChains];
+  for (int c = 0; c < kChains; ++c) {
+    x[c] = seed + Word(c);
+    acc[c] = 0;
+  }
+  for (long it = 0; it < iterations; ++it) {
+    const Word y = data[it % kRows];
+    for (int c = 0; c < kChains; ++c) acc[c] += Word(__builtin_popcountll(x[c] ^ y));
+  }
+  Word sum = 0;
+  for (int c = 0; c < kChains; ++c) sum += acc[c];
+  volatile Word sink = sum;
+  (void)sink;
+  return double(iterations) * kChains * kWordBits;
+}
+
+}  // namespace portable
+
 namespace {
 
-void require_vpopcnt() {
-  if (!isa_available(Isa::kAvx512Vpopcnt)) {
-    throw std::runtime_error("the binary peak needs AVX-512 VPOPCNTDQ, which this CPU lacks");
-  }
-}
+XorPopcountLoopFn peak_loop() { return select_ukernel<ops::xor_popcount_loop>().fn; }
 
 }  // namespace
 
 double measure_binary_peak(double seconds) {
-  require_vpopcnt();
-  avx512_vpopcnt::xor_popcount_loop(1 << 12);  // warm up the vector units
+  const XorPopcountLoopFn loop = peak_loop();
+  loop(1 << 12);  // warm up the vector units
   long iterations = 1 << 12;
   double macs = 0, elapsed = 0;
   const double start = thread_seconds();
   while (elapsed < seconds) {
-    macs += avx512_vpopcnt::xor_popcount_loop(iterations);
+    macs += loop(iterations);
     iterations *= 2;
     elapsed = thread_seconds() - start;
   }
@@ -74,19 +96,19 @@ double measure_binary_peak(double seconds) {
 }
 
 double measure_binary_peak_threads(double seconds, int threads) {
-  require_vpopcnt();
   if (threads < 1) throw std::invalid_argument("threads must be >= 1");
-  avx512_vpopcnt::xor_popcount_loop(1 << 12);
+  const XorPopcountLoopFn loop = peak_loop();
+  loop(1 << 12);
   long iterations = 1 << 12;
   for (double start = thread_seconds(); thread_seconds() - start < seconds / 4;) {
-    avx512_vpopcnt::xor_popcount_loop(iterations);
+    loop(iterations);
     iterations *= 2;
   }
   iterations *= 2;  // now about `seconds` of one thread's work
   std::vector<double> macs(std::size_t(threads), 0.0);
   const auto start = std::chrono::steady_clock::now();
   parallel_for(threads, std::size_t(threads), [&](int, std::size_t unit) {
-    macs[unit] = avx512_vpopcnt::xor_popcount_loop(iterations);
+    macs[unit] = loop(iterations);
   });
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   double total = 0;

@@ -8,10 +8,11 @@ namespace pocketbnn {
 // (x86-64; every x86 core of the last 20 years retires one dependent ADD per cycle).
 double measure_clock_ghz(double seconds);
 
-// Binary MACs per nanosecond of the loop acc += VPOPCNTQ(x XOR y) on independent zmm
-// accumulators (512 MACs per XOR/POPCOUNT/ADD triple), run for ~`seconds` of the thread's CPU
-// time (time spent descheduled on a shared machine is not counted): the physical
-// limit of any binary dot-product kernel on this core. Needs AVX-512 VPOPCNTDQ.
+// Binary MACs per nanosecond of the fastest XOR/POPCOUNT/ADD loop of the active ISA (the
+// xor_popcount_loop dispatched like the kernels, so POCKETBNN_ISA / set_isa pick the loop of
+// the path being measured), run for ~`seconds` of the thread's CPU time (time spent
+// descheduled on a shared machine is not counted): the physical limit of any binary
+// dot-product kernel of that ISA on this core.
 double measure_binary_peak(double seconds);
 
 // The same loop on `threads` threads of the kernels' pool at once, each running the
@@ -20,10 +21,22 @@ double measure_binary_peak(double seconds);
 // a second vCPU may deliver less than a core), the yardstick of the kernels' thread scaling.
 double measure_binary_peak_threads(double seconds, int threads);
 
+// `iterations` rounds of acc += popcount(x XOR y) on independent accumulators; returns the
+// binary MACs done. Untimed: the timing lives in baseline code, so no shared inline function
+// is ever compiled with ISA flags.
+using XorPopcountLoopFn = double (*)(long iterations);
+
+namespace portable {
+// 64-bit words, the compiler's popcount without POPCNT (the portable kernels' arithmetic).
+double xor_popcount_loop(long iterations);
+}  // namespace portable
+namespace avx2 {
+// ymm words, Harley-Seal: carry-save adders sum 8 XORs per round bitwise, one nibble-lookup
+// POPCOUNT per round (faster on AVX2 than a lookup per XOR; bconv2d's AVX2 tiles use the lookup).
+double xor_popcount_loop(long iterations);
+}  // namespace avx2
 namespace avx512_vpopcnt {
-// `iterations` rounds of 12 XOR/POPCOUNT/ADD triples on zmm registers; returns the MACs done.
-// Untimed: the timing lives in baseline code, so no shared inline function is ever compiled
-// with AVX-512 flags.
+// zmm words, VPOPCNTQ: 12 independent XOR/POPCOUNT/ADD triples per round.
 double xor_popcount_loop(long iterations);
 }  // namespace avx512_vpopcnt
 

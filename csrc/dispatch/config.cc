@@ -44,6 +44,7 @@ std::vector<UKernelInfo> list_ukernels(const std::string& op) {
 #include "bconv2d/ukernels.inc"
 #include "bmaxpool/ukernels.inc"
 #include "float_ops/ukernels.inc"
+#include "bench/ukernels.inc"
 #undef PBNN_UKERNEL
   std::vector<UKernelInfo> selected;
   for (auto& k : all) {

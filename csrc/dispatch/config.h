@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bconv2d/bconv2d.h"
+#include "bench/peak.h"
 #include "bitpack/bitpack.h"
 #include "bmaxpool/bmaxpool.h"
 #include "core/cpu_features.h"
@@ -32,6 +33,7 @@ struct float_pool2d { using Fn = FloatPoolFn; };
 struct float_im2col { using Fn = FloatIm2colFn; };
 struct float_channel_affine { using Fn = FloatChannelAffineFn; };
 struct float_add { using Fn = FloatAddFn; };
+struct xor_popcount_loop { using Fn = XorPopcountLoopFn; };
 }  // namespace ops
 
 
@@ -82,6 +84,7 @@ const std::vector<UKernel<typename Op::Fn>>& table() {
 #include "bconv2d/ukernels.inc"
 #include "bmaxpool/ukernels.inc"
 #include "float_ops/ukernels.inc"
+#include "bench/ukernels.inc"
 #undef PBNN_UKERNEL
     return t;
   }();
