@@ -156,7 +156,32 @@ __attribute__((always_inline)) inline void store_float_any(const TileArgs& t,
   }
 }
 
-template <class Isa, int MR, int NR>
+// The k-loop every ISA can run: for each k-step, load the NR weight vectors, and per pixel
+// broadcast its input word and XOR / POPCOUNT / ADD it into the pixel's NR accumulators.
+struct EachStep {
+  template <class Isa, int MR, int NR>
+  __attribute__((always_inline)) static void run(typename Isa::Acc (&acc)[MR][NR], const Word* w,
+                                                 std::size_t block_stride, const Word* const (&xb)[MR],
+                                                 const std::ptrdiff_t* koff, int k_steps) {
+    for (int k = 0; k < k_steps; ++k, w += 8) {
+      const std::ptrdiff_t o = koff[k];
+      typename Isa::Vec wv[NR];
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * block_stride);
+#pragma GCC unroll 16
+      for (int p = 0; p < MR; ++p) {
+        const typename Isa::Vec xv = Isa::broadcast(xb[p][o]);
+#pragma GCC unroll 16
+        for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xv, wv[b]);
+      }
+    }
+  }
+};
+
+// A tile: MR pixels x NR blocks, accumulated by `Accumulate` (EachStep, or an ISA's own k-loop
+// with the same contract: acc[p][b] = the popcounts of pixel p's words XOR block b's weights,
+// summed over the k-steps).
+template <class Isa, int MR, int NR, class Accumulate = EachStep>
 void bconv_tile(const TileArgs& t) {
   constexpr int L = 8;
   // t.tiles tiles of MR pixels each, one after the other: one call covers a run of tiles, so
@@ -174,24 +199,10 @@ void bconv_tile(const TileArgs& t) {
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) acc[p][b] = Isa::zero();
     }
-    const Word* w = t.weights;
     const Word* xb[MR];
 #pragma GCC unroll 16
     for (int p = 0; p < MR; ++p) xb[p] = t.bases[first + p] + t.word_offset;
-    const int k_steps = t.k_steps;
-    const std::ptrdiff_t* koff = t.k_offsets;
-    for (int k = 0; k < k_steps; ++k, w += L) {
-      const std::ptrdiff_t o = koff[k];
-      typename Isa::Vec wv[NR];
-#pragma GCC unroll 16
-      for (int b = 0; b < NR; ++b) wv[b] = Isa::load8(w + b * t.block_stride);
-#pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) {
-        const typename Isa::Vec xv = Isa::broadcast(xb[p][o]);
-#pragma GCC unroll 16
-        for (int b = 0; b < NR; ++b) acc[p][b] = Isa::xor_popcount_add(acc[p][b], xv, wv[b]);
-      }
-    }
+    Accumulate::template run<Isa, MR, NR>(acc, t.weights, t.block_stride, xb, t.k_offsets, t.k_steps);
     if (t.thresholds != nullptr) {
       // Bit output: one integer compare per value, NR * 8 <= 64 bits per pixel.
       static_assert(NR * L <= kWordBits, "a tile's bits must fit one word");
@@ -214,14 +225,15 @@ void bconv_tile(const TileArgs& t) {
   }
 }
 
-template <class Isa, std::size_t... I>
+template <class Isa, int NR, class Accumulate, std::size_t... I>
 constexpr auto bconv_tile_table(std::index_sequence<I...>) {
-  return std::array<TileFn, sizeof...(I)>{&bconv_tile<Isa, int(I) / Isa::kNR + 1, int(I) % Isa::kNR + 1>...};
+  return std::array<TileFn, sizeof...(I)>{&bconv_tile<Isa, int(I) / NR + 1, int(I) % NR + 1, Accumulate>...};
 }
 
-template <class Isa>
+// Tiles of every size up to MR x NR (TileKernels order).
+template <class Isa, int MR = Isa::kMR, int NR = Isa::kNR, class Accumulate = EachStep>
 constexpr auto bconv_tiles() {
-  return bconv_tile_table<Isa>(std::make_index_sequence<Isa::kMR * Isa::kNR>());
+  return bconv_tile_table<Isa, NR, Accumulate>(std::make_index_sequence<MR * NR>());
 }
 
 // Runs a whole convolution with the given tiles (indirect.cc).

@@ -1,30 +1,10 @@
 #include <immintrin.h>
 
 #include "bench/peak.h"
+#include "core/popcount_avx2.h"
 #include "core/types.h"
 
 namespace pocketbnn::avx2 {
-namespace {
-
-// Bytewise popcount by nibble lookup, summed per 64-bit lane.
-__m256i popcount_lanes(__m256i x) {
-  const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i nibble = _mm256_set1_epi8(0x0f);
-  const __m256i lo = _mm256_shuffle_epi8(table, _mm256_and_si256(x, nibble));
-  const __m256i hi = _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(x, 4), nibble));
-  return _mm256_sad_epu8(_mm256_add_epi8(lo, hi), _mm256_setzero_si256());
-}
-
-// Carry-save adder: a + b + c = 2 * high + low, bitwise.
-void csa(__m256i& high, __m256i& low, __m256i a, __m256i b, __m256i c) {
-  const __m256i u = _mm256_xor_si256(a, b);
-  high = _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(u, c));
-  low = _mm256_xor_si256(u, c);
-}
-
-}  // namespace
-
 double xor_popcount_loop(long iterations) {
   constexpr int kRows = 16, kInputs = 8;
   alignas(32) Word data[kRows * kInputs * 4];
@@ -48,11 +28,8 @@ double xor_popcount_loop(long iterations) {
     csa(eights, fours, fours, fours_a, fours_b);
     total = _mm256_add_epi64(total, popcount_lanes(eights));
   }
-  // The count is 8 * total + 4 * fours + 2 * twos + ones; only its being computed matters.
-  total = _mm256_add_epi64(_mm256_slli_epi64(total, 3),
-                           _mm256_add_epi64(_mm256_slli_epi64(popcount_lanes(fours), 2),
-                                            _mm256_add_epi64(_mm256_slli_epi64(popcount_lanes(twos), 1),
-                                                             popcount_lanes(ones))));
+  // The count; only its being computed matters.
+  total = _mm256_add_epi64(_mm256_slli_epi64(total, 3), popcount_lanes_weighted(ones, twos, fours));
   volatile long long sink = _mm256_extract_epi64(total, 0);
   (void)sink;
   return double(iterations) * kInputs * 256;
