@@ -1,14 +1,6 @@
-// AVX2 tiles: a vector of 8 words is two ymm registers; POPCOUNT is the nibble lookup
-// (two PSHUFB into a 16-entry table, one per nibble of every byte), then PSADBW against zero
-// sums the 8 byte counts of each 64-bit lane.
-//
-// The lookup costs 9 instructions per ymm XOR, most on the two shuffle/shift ports. Deep layers
-// (kHarleySealSteps k-steps or more) use Harley-Seal instead (Mula, Kurz and Lemire, "Faster
-// population counts using AVX2 instructions"): carry-save adders (5 plain logic ops, any port)
-// add 8 XORs bitwise into running ones / twos / fours, and only the carry out, the eights,
-// is looked up: 6.5 instructions per XOR. On Zen 3 its loop runs 1.37x the lookup's (433 vs 315
-// binary MACs/ns); in these tiles, 1 pixel x 8 channels since the running sums take 4
-// registers per ymm, layers C and D of the benchmark ran 7-9% faster than in 3x8 lookup tiles.
+// AVX2 tiles: a vector of 8 words is two ymm registers; POPCOUNT is the nibble lookup (two
+// PSHUFB into a 16-entry table, one per nibble of every byte), the byte counts summed per 64-bit
+// lane by PSADBW against zero once per 31 k-steps (LookupBytes, the tiles' own k-loop).
 #include <immintrin.h>
 
 #include "bconv2d/tile.h"
@@ -18,24 +10,11 @@ namespace pocketbnn::avx2 {
 namespace {
 
 struct Isa {
-  static constexpr int kMR = 3, kNR = 1;
-  struct Vec {
+  static constexpr int kMR = 4, kNR = 1;
+  struct Acc {
     __m256i lo, hi;
   };
-  using Acc = Vec;
   static Acc zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
-  static Vec load8(const Word* p) {
-    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)),
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4))};
-  }
-  static Vec broadcast(Word x) {
-    const __m256i v = _mm256_set1_epi64x(static_cast<long long>(x));
-    return {v, v};
-  }
-  static Acc xor_popcount_add(Acc acc, const Vec& x, const Vec& w) {
-    return {_mm256_add_epi64(acc.lo, popcount_lanes(_mm256_xor_si256(x.lo, w.lo))),
-            _mm256_add_epi64(acc.hi, popcount_lanes(_mm256_xor_si256(x.hi, w.hi)))};
-  }
   // The 8 counts as int32, in order: the low halves of the 64-bit lanes (counts never exceed
   // 2^31).
   static __m256i counts_i32(const Acc& acc) {
@@ -89,74 +68,80 @@ struct Isa {
   }
 };
 
-// One pixel x 8 channels, each ymm half (4 channels) on its own: per half, the sum over the
-// k-steps of popcount(x[k] XOR w[k]) per 64-bit lane.
-struct HarleySeal {
+// MR pixels x NR blocks by nibble lookup, the byte counts added up bytewise over up to
+// kByteSteps k-steps (8 a step at most: 31 * 8 < 256) before PSADBW sums them per lane: 8
+// instructions per ymm XOR instead of 9, and the lane sum off the k-loop. On the Zen 3 VM this
+// made layers A and B 14-17 % faster than a PSADBW per step, and C and D 3-5 % faster than
+// Harley-Seal tiles (1 pixel x 8 channels, as its running sums take 4 registers per ymm), which
+// the kernel therefore does not use; the peak loop does (bench/peak_avx2.cc).
+struct LookupBytes {
+  static constexpr int kByteSteps = 31;
+
+  // acc[p][b] (+)= the lane sums of k-steps [k0, k1), k1 - k0 <= kByteSteps.
+  template <int MR, int NR, bool kAdd>
+  __attribute__((always_inline)) static void steps(Isa::Acc (&acc)[MR][NR], const Word* w, std::size_t block_stride,
+                                                   const Word* const (&xb)[MR], const std::ptrdiff_t* koff,
+                                                   int k0, int k1) {
+    __m256i bytes[MR][NR][2];
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) bytes[p][b][0] = bytes[p][b][1] = _mm256_setzero_si256();
+    }
+    for (int k = k0; k < k1; ++k) {
+      const Word* const wk = w + std::ptrdiff_t(k) * 8;
+      const std::ptrdiff_t o = koff[k];
+      __m256i wv[NR][2];
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) {
+        wv[b][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride));
+        wv[b][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4));
+      }
+#pragma GCC unroll 16
+      for (int p = 0; p < MR; ++p) {
+        const __m256i xv = _mm256_set1_epi64x(static_cast<long long>(xb[p][o]));
+#pragma GCC unroll 16
+        for (int b = 0; b < NR; ++b) {
+#pragma GCC unroll 2
+          for (int h = 0; h < 2; ++h) {
+            bytes[p][b][h] = _mm256_add_epi8(bytes[p][b][h], popcount_bytes(_mm256_xor_si256(xv, wv[b][h])));
+          }
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) {
+        const __m256i lo = _mm256_sad_epu8(bytes[p][b][0], _mm256_setzero_si256());
+        const __m256i hi = _mm256_sad_epu8(bytes[p][b][1], _mm256_setzero_si256());
+        acc[p][b] = kAdd ? Isa::Acc{_mm256_add_epi64(acc[p][b].lo, lo), _mm256_add_epi64(acc[p][b].hi, hi)}
+                         : Isa::Acc{lo, hi};
+      }
+    }
+  }
+
   template <class, int MR, int NR>
-  __attribute__((always_inline)) static void run(Isa::Acc (&acc)[MR][NR], const Word* w, std::size_t,
+  __attribute__((always_inline)) static void run(Isa::Acc (&acc)[MR][NR], const Word* w, std::size_t block_stride,
                                                  const Word* const (&xb)[MR], const std::ptrdiff_t* koff,
                                                  int k_steps) {
-    static_assert(MR == 1 && NR == 1, "Harley-Seal tiles are 1 pixel x 8 channels");
-    const Word* x = xb[0];
-    // The XORs of k-steps k and k + 1, both halves.
-    const auto pair = [&](int k, __m256i (&d)[2][2]) {
-#pragma GCC unroll 2
-      for (int j = 0; j < 2; ++j) {
-        const __m256i xv = _mm256_set1_epi64x(static_cast<long long>(x[koff[k + j]]));
-        const __m256i* wk = reinterpret_cast<const __m256i*>(w + std::ptrdiff_t(k + j) * 8);
-        d[0][j] = _mm256_xor_si256(xv, _mm256_loadu_si256(wk));
-        d[1][j] = _mm256_xor_si256(xv, _mm256_loadu_si256(wk + 1));
-      }
-    };
-    __m256i ones[2], twos[2], fours[2], eights[2];
-    for (int h = 0; h < 2; ++h) ones[h] = twos[h] = fours[h] = eights[h] = _mm256_setzero_si256();
-    int k = 0;
-    for (; k + 8 <= k_steps; k += 8) {
-      __m256i d[2][2], twos_a[2], twos_b[2], fours_a[2], fours_b[2], eights_bits[2];
-      pair(k, d);
-      for (int h = 0; h < 2; ++h) csa(twos_a[h], ones[h], ones[h], d[h][0], d[h][1]);
-      pair(k + 2, d);
-      for (int h = 0; h < 2; ++h) csa(twos_b[h], ones[h], ones[h], d[h][0], d[h][1]);
-      for (int h = 0; h < 2; ++h) csa(fours_a[h], twos[h], twos[h], twos_a[h], twos_b[h]);
-      pair(k + 4, d);
-      for (int h = 0; h < 2; ++h) csa(twos_a[h], ones[h], ones[h], d[h][0], d[h][1]);
-      pair(k + 6, d);
-      for (int h = 0; h < 2; ++h) csa(twos_b[h], ones[h], ones[h], d[h][0], d[h][1]);
-      for (int h = 0; h < 2; ++h) csa(fours_b[h], twos[h], twos[h], twos_a[h], twos_b[h]);
-      for (int h = 0; h < 2; ++h) csa(eights_bits[h], fours[h], fours[h], fours_a[h], fours_b[h]);
-      for (int h = 0; h < 2; ++h) eights[h] = _mm256_add_epi64(eights[h], popcount_lanes(eights_bits[h]));
+    if (k_steps <= kByteSteps) {  // up to 248 binary inputs per (pixel, channel): one pass
+      steps<MR, NR, false>(acc, w, block_stride, xb, koff, 0, k_steps);
+      return;
     }
-    __m256i count[2];
-#pragma GCC unroll 2
-    for (int h = 0; h < 2; ++h) {
-      count[h] = _mm256_add_epi64(_mm256_slli_epi64(eights[h], 3),
-                                  popcount_lanes_weighted(ones[h], twos[h], fours[h]));
+    steps<MR, NR, false>(acc, w, block_stride, xb, koff, 0, kByteSteps);
+    for (int k0 = kByteSteps; k0 < k_steps; k0 += kByteSteps) {
+      steps<MR, NR, true>(acc, w, block_stride, xb, koff, k0, k0 + kByteSteps < k_steps ? k0 + kByteSteps : k_steps);
     }
-    for (; k < k_steps; ++k) {
-      const Isa::Vec d = Isa::load8(w + std::ptrdiff_t(k) * 8);
-      const Isa::Acc sum = Isa::xor_popcount_add({count[0], count[1]}, Isa::broadcast(x[koff[k]]), d);
-      count[0] = sum.lo;
-      count[1] = sum.hi;
-    }
-    acc[0][0] = {count[0], count[1]};
   }
 };
 
-// Below this many k-steps the lookup tiles win: the running sums' final lookups (three per
-// half) and the 1-pixel tiles' weight reloads outweigh the saving.
-constexpr int kHarleySealSteps = 32;
-
-constexpr auto kTiles = bconv_tiles<Isa>();
-constexpr auto kHarleySealTiles = bconv_tiles<Isa, 1, 1, HarleySeal>();
+constexpr auto kTiles = bconv_tiles<Isa, Isa::kMR, Isa::kNR, LookupBytes>();
 
 }  // namespace
 
 void bconv2d(const Bconv2dArgs& args) {
-  if (args.kh * args.kw * args.words_per_group() >= kHarleySealSteps) {
-    bconv2d_indirect(args, TileKernels{1, 1, kHarleySealTiles.data()});
-  } else {
-    bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data()});
-  }
+  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data()});
 }
 
 }  // namespace pocketbnn::avx2

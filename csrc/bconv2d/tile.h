@@ -14,8 +14,9 @@
 //
 // An ISA supplies a traits type with:
 //   kMR, kNR               the full tile; smaller tiles cover the remainders
-//   Vec, Acc               8 words / 8 running popcount sums
-//   zero(), load8(p), broadcast(word), xor_popcount_add(acc, x, w)
+//   Acc (Vec for EachStep) 8 running popcount sums (8 words)
+//   zero(); and for the EachStep k-loop: load8(p), broadcast(word), xor_popcount_add(acc, x, w)
+//                          (an ISA with its own k-loop, AVX2's LookupBytes, needs none of them)
 //   store_folded(acc, scale, offset, const float* res, float* dst, int n)
 //                          dst[i] = acc[i] * scale[i] + offset[i] (+ res[i] unless res is null),
 //                          for i < n

@@ -75,9 +75,9 @@ MANY = settings(max_examples=150)
 @example(cfg={**A_LIKE, "height": 7, "width": 7, "in_c": 256, "out_c": 256, "num_threads": 2},
          seed=5).via("layer D: 49 pixels, a one-pixel tile, 2 threads")
 @example(cfg={**A_LIKE, "in_c": 200, "out_c": 20, "pad_value": 0}, seed=6).via(
-    "36 k-steps: AVX2's Harley-Seal tiles, 4 rounds of 8 and 4 single steps, zero padding")
+    "36 k-steps: AVX2's byte counts summed after 31 steps and again after 5, zero padding")
 @example(cfg={**A_LIKE, "in_c": 512, "out_c": 16, "groups": 2, "kernel": (5, 5)}, seed=7).via(
-    "Harley-Seal tiles over groups: 100 k-steps per group")
+    "AVX2's byte counts over groups: 100 k-steps per group, 4 lane sums")
 def test_integer_dot_is_exact(isa, cfg, seed):
     """With multiplier 1 and bias 0 the float output is the integer dot product, exactly."""
     _, x, w, dot = make_case(cfg, seed)
