@@ -5,6 +5,27 @@
 #include "core/types.h"
 
 namespace pocketbnn::avx2 {
+namespace {
+
+// Carry-save adder: a + b + c = 2 * high + low, bitwise.
+inline void csa(__m256i& high, __m256i& low, __m256i a, __m256i b, __m256i c) {
+  const __m256i u = _mm256_xor_si256(a, b);
+  high = _mm256_or_si256(_mm256_and_si256(a, b), _mm256_and_si256(u, c));
+  low = _mm256_xor_si256(u, c);
+}
+
+// The lane counts of Harley-Seal's running sums: 4 * fours + 2 * twos + ones, added bytewise
+// (at most 56 a byte) before one lane sum.
+inline __m256i popcount_lanes_weighted(__m256i ones, __m256i twos, __m256i fours) {
+  __m256i high = popcount_bytes(fours), mid = popcount_bytes(twos);
+  high = _mm256_add_epi8(high, high);
+  mid = _mm256_add_epi8(mid, high);
+  const __m256i low = _mm256_add_epi8(popcount_bytes(ones), _mm256_add_epi8(mid, mid));
+  return _mm256_sad_epu8(low, _mm256_setzero_si256());
+}
+
+}  // namespace
+
 double xor_popcount_loop(long iterations) {
   constexpr int kRows = 16, kInputs = 8;
   alignas(32) Word data[kRows * kInputs * 4];
