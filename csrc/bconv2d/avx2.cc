@@ -88,23 +88,36 @@ struct LookupBytes {
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) bytes[p][b][0] = bytes[p][b][1] = _mm256_setzero_si256();
     }
+    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                           0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i nibble = _mm256_set1_epi8(0x0f);
     for (int k = k0; k < k1; ++k) {
       const Word* const wk = w + std::ptrdiff_t(k) * 8;
       const std::ptrdiff_t o = koff[k];
-      __m256i wv[NR][2];
+      // The weights' nibbles, [block][half][low / high]: split once, used by MR pixels.
+      __m256i wv[NR][2][2];
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) {
-        wv[b][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride));
-        wv[b][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4));
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
+          wv[b][h][0] = _mm256_and_si256(v, nibble);
+          wv[b][h][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+        }
       }
 #pragma GCC unroll 16
       for (int p = 0; p < MR; ++p) {
-        const __m256i xv = _mm256_set1_epi64x(static_cast<long long>(xb[p][o]));
+        // The input comes split (TileKernels::nibble_input): the low nibbles' word, then the high.
+        const __m256i x_lo = _mm256_set1_epi64x(static_cast<long long>(xb[p][o]));
+        const __m256i x_hi = _mm256_set1_epi64x(static_cast<long long>(xb[p][o + 1]));
 #pragma GCC unroll 16
         for (int b = 0; b < NR; ++b) {
 #pragma GCC unroll 2
           for (int h = 0; h < 2; ++h) {
-            bytes[p][b][h] = _mm256_add_epi8(bytes[p][b][h], popcount_bytes(_mm256_xor_si256(xv, wv[b][h])));
+            // (x XOR w) & 0x0f = x_lo XOR w_lo, and the same for the high nibbles.
+            bytes[p][b][h] = _mm256_add_epi8(
+                bytes[p][b][h], _mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_xor_si256(x_lo, wv[b][h][0])),
+                                                _mm256_shuffle_epi8(table, _mm256_xor_si256(x_hi, wv[b][h][1]))));
           }
         }
       }
@@ -141,7 +154,7 @@ constexpr auto kTiles = bconv_tiles<Isa, Isa::kMR, Isa::kNR, LookupBytes>();
 }  // namespace
 
 void bconv2d(const Bconv2dArgs& args) {
-  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data()});
+  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data(), true});
 }
 
 }  // namespace pocketbnn::avx2

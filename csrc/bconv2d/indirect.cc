@@ -33,23 +33,35 @@ constexpr std::size_t kBlockInputBytes = 16 * 1024;
 constexpr double kMinUnitMacs = 4e6;
 
 // The input as the kernels read it: the caller's array, or a copy with the padding made of
-// zero words (words per pixel unchanged).
+// zero words and, for tiles that read nibbles, every word split in two (TileKernels).
 struct PaddedInput {
   const Word* data;
-  int h, w;  // padded size
+  int h, w;       // padded size
+  int pixel_words;  // words per pixel in `data`
   std::unique_ptr<Word[]> storage;
 };
 
-PaddedInput materialize_padding(const Bconv2dArgs& a) {
+Word* copy_words(const Word* src, std::size_t n, bool split, Word* dst) {
+  if (!split) return std::copy_n(src, n, dst);
+  for (std::size_t i = 0; i < n; ++i) {
+    *dst++ = src[i] & kLowNibbles;
+    *dst++ = (src[i] >> 4) & kLowNibbles;
+  }
+  return dst;
+}
+
+PaddedInput materialize_input(const Bconv2dArgs& a, bool split) {
   const int window_h = (a.kh - 1) * a.dilation_h + 1, window_w = (a.kw - 1) * a.dilation_w + 1;
   const int pad_bottom = std::max(0, (a.out_h - 1) * a.stride_h + window_h - a.pad_top - a.in_h);
   const int pad_right = std::max(0, (a.out_w - 1) * a.stride_w + window_w - a.pad_left - a.in_w);
-  PaddedInput p{a.input, a.in_h, a.in_w, nullptr};
-  if (a.pad_top == 0 && a.pad_left == 0 && pad_bottom == 0 && pad_right == 0) return p;
+  PaddedInput p{a.input, a.in_h, a.in_w, a.in_words, nullptr};
+  if (!split && a.pad_top == 0 && a.pad_left == 0 && pad_bottom == 0 && pad_right == 0) return p;
   p.h = a.pad_top + a.in_h + pad_bottom;
   p.w = a.pad_left + a.in_w + pad_right;
-  const std::size_t words = std::size_t(a.in_words), row = std::size_t(p.w) * words;
-  // Every word written once: zero rows above and below, zero words left and right.
+  p.pixel_words = split ? 2 * a.in_words : a.in_words;
+  const std::size_t words = std::size_t(p.pixel_words), row = std::size_t(p.w) * words;
+  // Every word written once: zero rows above and below, zero words left and right (a zero
+  // word splits into two zero words).
   p.storage.reset(new Word[std::size_t(a.batch) * p.h * row]);
   Word* dst = p.storage.get();
   for (int n = 0; n < a.batch; ++n) {
@@ -57,9 +69,9 @@ PaddedInput materialize_padding(const Bconv2dArgs& a) {
     std::fill_n(dst, top, Word{0});
     dst += top;
     for (int y = 0; y < a.in_h; ++y) {
-      const Word* src = a.input + (std::size_t(n) * a.in_h + y) * a.in_w * words;
+      const Word* src = a.input + (std::size_t(n) * a.in_h + y) * a.in_w * a.in_words;
       dst = std::fill_n(dst, std::size_t(a.pad_left) * words, Word{0});
-      dst = std::copy_n(src, std::size_t(a.in_w) * words, dst);
+      dst = copy_words(src, std::size_t(a.in_w) * a.in_words, split, dst);
       dst = std::fill_n(dst, std::size_t(pad_right) * words, Word{0});
     }
     dst = std::fill_n(dst, bottom, Word{0});
@@ -137,7 +149,8 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const std::size_t out_words = packed_words(a.out_c);
   const bool zero_pad = a.pad_value == PadValue::kZero && touches_padding(a);
   const int threads = std::max(a.num_threads, 1);
-  const PaddedInput in = materialize_padding(a);
+  const PaddedInput in = materialize_input(a, tiles.nibble_input);
+  const int split = tiles.nibble_input ? 2 : 1;  // input words per packed word
 
   // Many units per thread balance the load (units are claimed one at a time, so with N equal
   // units the last thread to finish idles for about one unit, 1/N of the whole), but each
@@ -152,7 +165,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const int window_rows = (a.kh - 1) * a.dilation_h + 1;
   const auto block_input_bytes = [&](int tiles_in_block) {
     return (std::size_t(tiles_in_block) * MR * a.stride_h * a.stride_w + std::size_t(window_rows) * in.w) *
-           a.in_words * sizeof(Word);
+           in.pixel_words * sizeof(Word);
   };
   while (block_tiles > 8 && block_input_bytes(block_tiles) > kBlockInputBytes) block_tiles /= 2;
   // Several threads: a single-group convolution also splits its channels, into one channel
@@ -173,11 +186,11 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   for (int ky = 0; ky < a.kh; ++ky) {
     for (int kx = 0; kx < a.kw; ++kx) {
       tap_offsets[ky * a.kw + kx] =
-          (std::ptrdiff_t(ky) * a.dilation_h * in.w + std::ptrdiff_t(kx) * a.dilation_w) * a.in_words;
+          (std::ptrdiff_t(ky) * a.dilation_h * in.w + std::ptrdiff_t(kx) * a.dilation_w) * in.pixel_words;
     }
   }
   for (int t = 0; t < taps; ++t) {
-    for (int j = 0; j < wpg; ++j) k_offsets[std::size_t(t) * wpg + j] = tap_offsets[t] + j;
+    for (int j = 0; j < wpg; ++j) k_offsets[std::size_t(t) * wpg + j] = tap_offsets[t] + split * j;
   }
   const std::vector<std::int32_t> interior_kc(slots, st.full_k);
   const KcTable kc_table = zero_pad ? make_kc_table(a, pw, st.full_k) : KcTable{};
@@ -202,7 +215,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     const std::size_t block = unit / chunks;
     const std::size_t first = pixel_tiles * block / pixel_blocks * MR;
     const std::size_t count = std::min(pixel_tiles * (block + 1) / pixel_blocks * MR, pixels) - first;
-    const std::size_t in_words = std::size_t(a.in_words);
+    const std::size_t in_words = std::size_t(in.pixel_words);
     int ox = int(first % a.out_w), oy = int(first / a.out_w % a.out_h);
     std::size_t n = first / (std::size_t(a.out_w) * a.out_h);
     for (std::size_t p = 0; p < count; ++p) {
@@ -240,7 +253,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     const int b_end = std::min(pw.blocks, b_begin + chunk_blocks);
     const int full_tiles = int(count / MR), rest = int(count % MR);
     for (int g = 0; g < a.groups; ++g) {
-      t.word_offset = g * wpg;
+      t.word_offset = g * wpg * split;
       for (int b = b_begin; b < b_end; b += NR) {
         const int nr = std::min(NR, b_end - b);
         const int block = g * pw.blocks + b;

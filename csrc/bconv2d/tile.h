@@ -69,7 +69,13 @@ using TileFn = void (*)(const TileArgs&);
 struct TileKernels {
   int mr, nr;
   const TileFn* fns;
+  // The tiles read the input split into nibbles: every word w as two, w & 0x0f.. then
+  // (w >> 4) & 0x0f.. (the driver's copy of the image; k-offsets then point at the first).
+  bool nibble_input = false;
 };
+
+// The nibble split of one word (TileKernels::nibble_input).
+inline constexpr Word kLowNibbles = 0x0f0f0f0f0f0f0f0full;
 
 // Writes the n <= 64 low bits of `bits` at bit offset `bit` of a packed row, leaving the
 // row's other bits alone; with groups the field may straddle two words.
