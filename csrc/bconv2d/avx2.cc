@@ -1,6 +1,6 @@
-// AVX2 tiles: a vector of 8 words is two ymm registers; POPCOUNT is the nibble lookup (two
-// PSHUFB into a 16-entry table, one per nibble of every byte), the byte counts summed per 64-bit
-// lane by PSADBW against zero once per 31 k-steps (LookupBytes, the tiles' own k-loop).
+// AVX2 tiles: a vector of 8 words is two ymm registers; POPCOUNT is a 16-entry lookup (PSHUFB)
+// per nibble of every byte, on words split into nibbles beforehand (LookupBytes below), the
+// byte counts summed per 64-bit lane by PSADBW once per 31 k-steps.
 #include <immintrin.h>
 
 #include "bconv2d/tile.h"
@@ -68,12 +68,15 @@ struct Isa {
   }
 };
 
-// MR pixels x NR blocks by nibble lookup, the byte counts added up bytewise over up to
-// kByteSteps k-steps (8 a step at most: 31 * 8 < 256) before PSADBW sums them per lane: 8
-// instructions per ymm XOR instead of 9, and the lane sum off the k-loop. On the Zen 3 VM this
-// made layers A and B 14-17 % faster than a PSADBW per step, and C and D 3-5 % faster than
-// Harley-Seal tiles (1 pixel x 8 channels, as its running sums take 4 registers per ymm), which
-// the kernel therefore does not use; the peak loop does (bench/peak_avx2.cc).
+// MR pixels x NR blocks by nibble lookup on split words: the driver hands the input split
+// into nibbles (TileKernels::nibble_input) and the weights come split from packing
+// (PackedBconvWeights::nibbles), so (x XOR w) & 0x0f.. is x_lo XOR w_lo and each 256-bit XOR
+// costs 2 XORs, 2 PSHUFB and 2 byte adds, against 9 instructions for XOR, split and lookup
+// with a PSADBW per step. Byte counts add up for up to kByteSteps k-steps (8 a step at most:
+// 31 * 8 < 256) before PSADBW sums them per lane. On the Zen 3 VM this took layers A-D from
+// 269 / 289 / 303 / 300 to about 335 / 389 / 420 / 415 binary MACs/ns; Harley-Seal tiles
+// (carry-save adders, 1 pixel x 8 channels as their running sums take 4 registers per ymm)
+// were slower than either step but the first.
 struct LookupBytes {
   static constexpr int kByteSteps = 31;
 
@@ -88,21 +91,20 @@ struct LookupBytes {
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) bytes[p][b][0] = bytes[p][b][1] = _mm256_setzero_si256();
     }
-    const __m256i table = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                           0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-    const __m256i nibble = _mm256_set1_epi8(0x0f);
+    const __m256i table = nibble_popcount_table();
     for (int k = k0; k < k1; ++k) {
-      const Word* const wk = w + std::ptrdiff_t(k) * 8;
+      // The weights come split too: per k-step 8 low-nibble words, then 8 high.
+      const Word* const wk = w + std::ptrdiff_t(k) * 16;
       const std::ptrdiff_t o = koff[k];
-      // The weights' nibbles, [block][half][low / high]: split once, used by MR pixels.
-      __m256i wv[NR][2][2];
+      __m256i wv[NR][2][2];  // [block][half][low / high]
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) {
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
-          const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
-          wv[b][h][0] = _mm256_and_si256(v, nibble);
-          wv[b][h][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+#pragma GCC unroll 2
+          for (int n = 0; n < 2; ++n) {
+            wv[b][h][n] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 8 * n + 4 * h));
+          }
         }
       }
 #pragma GCC unroll 16
@@ -114,10 +116,8 @@ struct LookupBytes {
         for (int b = 0; b < NR; ++b) {
 #pragma GCC unroll 2
           for (int h = 0; h < 2; ++h) {
-            // (x XOR w) & 0x0f = x_lo XOR w_lo, and the same for the high nibbles.
-            bytes[p][b][h] = _mm256_add_epi8(
-                bytes[p][b][h], _mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_xor_si256(x_lo, wv[b][h][0])),
-                                                _mm256_shuffle_epi8(table, _mm256_xor_si256(x_hi, wv[b][h][1]))));
+            bytes[p][b][h] = _mm256_add_epi8(bytes[p][b][h],
+                                             xor_popcount_bytes(table, x_lo, x_hi, wv[b][h][0], wv[b][h][1]));
           }
         }
       }

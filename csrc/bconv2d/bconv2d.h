@@ -43,6 +43,11 @@ struct PackedBconvWeights {
   // tap_sums[tap * slots + slot]: sum of the +-1 weights of that tap, in_c_per_group -
   // 2 * popcount(w); what a +1-padded tap contributes, used for the zero-padding correction.
   std::vector<std::int32_t> tap_sums;
+  // `data` split into nibbles for tiles that read nibbles (TileKernels::nibble_input): per
+  // k-step of a block, 8 words w & 0x0f.. then 8 words (w >> 4) & 0x0f... Made when packing
+  // if those tiles are the active kernel's (split_nibbles), else empty: the driver then splits
+  // per call.
+  std::vector<Word> nibbles;
 
   int taps() const { return kh * kw; }
   int k_words() const { return taps() * words_per_group; }
@@ -53,6 +58,9 @@ struct PackedBconvWeights {
 
 PackedBconvWeights pack_bconv_weights(const Word* ohwi, int out_c, int kh, int kw, int groups,
                                       int in_c_per_group);
+
+// PackedBconvWeights::nibbles of `p`.
+std::vector<Word> split_nibbles(const PackedBconvWeights& p);
 
 struct OutputStage;  // output_transform.h
 

@@ -150,6 +150,12 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const bool zero_pad = a.pad_value == PadValue::kZero && touches_padding(a);
   const int threads = std::max(a.num_threads, 1);
   const PaddedInput in = materialize_input(a, tiles.nibble_input);
+  // Weights as the tiles read them: nibble tiles take the nibbles packed for them, or a split
+  // made now (weights packed while another kernel was active).
+  std::vector<Word> split_now;
+  if (tiles.nibble_input && pw.nibbles.empty()) split_now = split_nibbles(pw);
+  const Word* const weights =
+      !tiles.nibble_input ? pw.data.data() : pw.nibbles.empty() ? split_now.data() : pw.nibbles.data();
   const int split = tiles.nibble_input ? 2 : 1;  // input words per packed word
 
   // Many units per thread balance the load (units are claimed one at a time, so with N equal
@@ -232,7 +238,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.bases = s.bases.get();
     t.k_offsets = k_offsets.data();
     t.k_steps = taps * wpg;
-    t.block_stride = std::size_t(pw.k_words()) * L;
+    t.block_stride = std::size_t(pw.k_words()) * L * split;
     t.form = st.form;
     t.acc_lo = st.acc_lo;
     t.acc_hi = st.acc_hi;
@@ -257,7 +263,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
       for (int b = b_begin; b < b_end; b += NR) {
         const int nr = std::min(NR, b_end - b);
         const int block = g * pw.blocks + b;
-        t.weights = pw.data.data() + std::size_t(block) * t.block_stride;
+        t.weights = weights + std::size_t(block) * t.block_stride;
         t.slot0 = block * L;
         t.channel0 = g * pw.out_c_per_group + b * L;
         t.valid = std::min(nr * L, pw.out_c_per_group - b * L);

@@ -3,6 +3,7 @@
 
 #include "bconv2d/bconv2d.h"
 #include "bconv2d/output_transform.h"
+#include "dispatch/config.h"
 
 namespace pocketbnn {
 
@@ -43,7 +44,22 @@ PackedBconvWeights pack_bconv_weights(const Word* ohwi, int out_c, int kh, int k
       p.tap_sums[std::size_t(t) * slots + slot] = in_c_per_group - 2 * ones;
     }
   }
+  // Only the AVX2 tiles read nibbles; packing for them once saves a split per call.
+  if (active_isa() == Isa::kAvx2) p.nibbles = split_nibbles(p);
   return p;
+}
+
+std::vector<Word> split_nibbles(const PackedBconvWeights& p) {
+  constexpr int L = PackedBconvWeights::kBlockLanes;
+  std::vector<Word> out(2 * p.data.size());
+  for (std::size_t step = 0; step < p.data.size() / L; ++step) {
+    for (int lane = 0; lane < L; ++lane) {
+      const Word w = p.data[step * L + lane];
+      out[2 * step * L + lane] = w & kLowNibbles;
+      out[2 * step * L + L + lane] = (w >> 4) & kLowNibbles;
+    }
+  }
+  return out;
 }
 
 bool touches_padding(const Bconv2dArgs& a) {

@@ -74,9 +74,6 @@ struct TileKernels {
   bool nibble_input = false;
 };
 
-// The nibble split of one word (TileKernels::nibble_input).
-inline constexpr Word kLowNibbles = 0x0f0f0f0f0f0f0f0full;
-
 // Writes the n <= 64 low bits of `bits` at bit offset `bit` of a packed row, leaving the
 // row's other bits alone; with groups the field may straddle two words.
 template <class Isa>

@@ -25,4 +25,9 @@ constexpr std::size_t packed_words(std::size_t bits) {
 // n - 2 * xor_popcount(a, b).
 inline int xor_popcount(Word a, Word b) { return __builtin_popcountll(a ^ b); }
 
+// The low nibble of every byte. Tiles that count bits by a 16-entry lookup read words split
+// into w & kLowNibbles and (w >> 4) & kLowNibbles, so that (x XOR w) & kLowNibbles is
+// x_low XOR w_low: the split is done once per word instead of once per XOR.
+inline constexpr Word kLowNibbles = 0x0f0f0f0f0f0f0f0full;
+
 }  // namespace pocketbnn

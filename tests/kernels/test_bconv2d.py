@@ -192,6 +192,22 @@ def test_prepared_weights_give_the_same_result(isa):
     np.testing.assert_array_equal(y1, y2)
 
 
+@pytest.mark.parametrize("packed_under", ["portable", "avx2"])
+def test_weights_packed_under_any_isa_run_under_every_isa(isa, packed_under):
+    """Weights packed while the AVX2 kernel is active carry a nibble split for it; packed under
+    another ISA they do not, and the AVX2 kernel splits them per call. Either way every ISA
+    gives the reference result."""
+    if packed_under not in kernels.available_isas():
+        pytest.skip(f"this CPU lacks {packed_under}")
+    rng = np.random.default_rng(8)
+    x, w = random_signs(rng, (1, 7, 6, 130)), random_signs(rng, (19, 3, 3, 130))
+    with kernels.use_isa(packed_under):
+        prepared = kernels.BconvWeights(kernels.pack_bits(w), 130)
+    with kernels.use_isa("reference"):
+        want = kernels.bconv2d(kernels.pack_bits(x), kernels.pack_bits(w), 130, padding="same")
+    np.testing.assert_array_equal(kernels.bconv2d(kernels.pack_bits(x), prepared, padding="same"), want)
+
+
 class TestBitpackedOutputParams:
     def test_thresholds_by_hand(self):
         w = np.zeros((5, 1, 1, 1), np.uint64)

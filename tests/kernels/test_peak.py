@@ -5,7 +5,7 @@ import pytest
 
 from pocketbnn import _core, kernels
 
-PEAK_LOOPS = {"portable": "xor_popcount_loop__portable", "avx2": "xor_popcount_loop__avx2_harley_seal",
+PEAK_LOOPS = {"portable": "xor_popcount_loop__portable", "avx2": "xor_popcount_loop__avx2_nibble_lookup",
               "avx512vpopcnt": "xor_popcount_loop__avx512vpopcnt"}
 
 
