@@ -13,7 +13,7 @@ C 14x14x256->256, D 7x7x256->256. Contenders, timed interleaved (pocketbnn.bench
   int8           torch quantized Conv2d (engine x86, quint8 activations, qint8 weights,
                  prepacked), quantized channels_last input
   peak           the fastest XOR/POPCOUNT/ADD loop of the active ISA
-                 (pocketbnn._core.measure_binary_peak: VPOPCNTQ on AVX-512, Harley-Seal on AVX2),
+                 (pocketbnn._core.measure_binary_peak: VPOPCNTQ on AVX-512, split-nibble lookup on AVX2),
                  interleaved with the others so that % of peak compares like with like
   peak_threads   the same loop on every thread of the row at once (measure_binary_peak_threads):
                  the yardstick of multi-thread rows and the machine's own thread scaling
