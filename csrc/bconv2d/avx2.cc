@@ -77,6 +77,7 @@ struct Isa {
 // 269 / 289 / 303 / 300 to about 335 / 389 / 420 / 415 binary MACs/ns; Harley-Seal tiles
 // (carry-save adders, 1 pixel x 8 channels as their running sums take 4 registers per ymm)
 // were slower than either step but the first.
+template <bool kSplitWeights>
 struct LookupBytes {
   static constexpr int kByteSteps = 31;
 
@@ -93,17 +94,23 @@ struct LookupBytes {
     }
     const __m256i table = nibble_popcount_table();
     for (int k = k0; k < k1; ++k) {
-      // The weights come split too: per k-step 8 low-nibble words, then 8 high.
-      const Word* const wk = w + std::ptrdiff_t(k) * 16;
+      // Split weights: per k-step 8 low-nibble words, then 8 high; whole weights: 8 words,
+      // split here once for the tile's MR pixels.
+      const Word* const wk = w + std::ptrdiff_t(k) * (kSplitWeights ? 16 : 8);
       const std::ptrdiff_t o = koff[k];
       __m256i wv[NR][2][2];  // [block][half][low / high]
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) {
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
-#pragma GCC unroll 2
-          for (int n = 0; n < 2; ++n) {
-            wv[b][h][n] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 8 * n + 4 * h));
+          if (kSplitWeights) {
+            wv[b][h][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
+            wv[b][h][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 8 + 4 * h));
+          } else {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
+            const __m256i nibble = _mm256_set1_epi8(0x0f);
+            wv[b][h][0] = _mm256_and_si256(v, nibble);
+            wv[b][h][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
           }
         }
       }
@@ -149,12 +156,21 @@ struct LookupBytes {
   }
 };
 
-constexpr auto kTiles = bconv_tiles<Isa, Isa::kMR, Isa::kNR, LookupBytes>();
+constexpr auto kTiles = bconv_tiles<Isa, Isa::kMR, Isa::kNR, LookupBytes<true>>();
+constexpr auto kWholeWeightTiles = bconv_tiles<Isa, Isa::kMR, Isa::kNR, LookupBytes<false>>();
+
+// Up to this many output pixels a layer's weights are streamed from memory about once (a
+// batch-1 dense layer: one), and reading their split, twice the bytes, costs more than splitting
+// them in the tiles.
+constexpr std::size_t kFewPixels = 8;
 
 }  // namespace
 
 void bconv2d(const Bconv2dArgs& args) {
-  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, kTiles.data(), true});
+  const std::size_t pixels = std::size_t(args.batch) * args.out_h * args.out_w;
+  const bool split_weights = pixels > kFewPixels;
+  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, (split_weights ? kTiles : kWholeWeightTiles).data(), true,
+                                     split_weights});
 }
 
 }  // namespace pocketbnn::avx2

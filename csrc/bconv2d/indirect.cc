@@ -150,13 +150,14 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
   const bool zero_pad = a.pad_value == PadValue::kZero && touches_padding(a);
   const int threads = std::max(a.num_threads, 1);
   const PaddedInput in = materialize_input(a, tiles.nibble_input);
-  // Weights as the tiles read them: nibble tiles take the nibbles packed for them, or a split
-  // made now (weights packed while another kernel was active).
-  std::vector<Word> split_now;
-  if (tiles.nibble_input && pw.nibbles.empty()) split_now = split_nibbles(pw);
-  const Word* const weights =
-      !tiles.nibble_input ? pw.data.data() : pw.nibbles.empty() ? split_now.data() : pw.nibbles.data();
   const int split = tiles.nibble_input ? 2 : 1;  // input words per packed word
+  // Weights as the tiles read them: tiles that read nibbles take the split packed for them,
+  // or one made now (weights packed while another kernel was active).
+  std::vector<Word> split_now;
+  if (tiles.nibble_weights && pw.nibbles.empty()) split_now = split_nibbles(pw);
+  const Word* const weights =
+      !tiles.nibble_weights ? pw.data.data() : pw.nibbles.empty() ? split_now.data() : pw.nibbles.data();
+  const int weight_split = tiles.nibble_weights ? 2 : 1;
 
   // Many units per thread balance the load (units are claimed one at a time, so with N equal
   // units the last thread to finish idles for about one unit, 1/N of the whole), but each
@@ -238,7 +239,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.bases = s.bases.get();
     t.k_offsets = k_offsets.data();
     t.k_steps = taps * wpg;
-    t.block_stride = std::size_t(pw.k_words()) * L * split;
+    t.block_stride = std::size_t(pw.k_words()) * L * weight_split;
     t.form = st.form;
     t.acc_lo = st.acc_lo;
     t.acc_hi = st.acc_hi;

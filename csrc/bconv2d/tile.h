@@ -72,6 +72,8 @@ struct TileKernels {
   // The tiles read the input split into nibbles: every word w as two, w & 0x0f.. then
   // (w >> 4) & 0x0f.. (the driver's copy of the image; k-offsets then point at the first).
   bool nibble_input = false;
+  // The tiles read the weights split the same way (PackedBconvWeights::nibbles), else whole.
+  bool nibble_weights = false;
 };
 
 // Writes the n <= 64 low bits of `bits` at bit offset `bit` of a packed row, leaving the
