@@ -70,11 +70,12 @@ struct Isa {
 
 // MR pixels x NR blocks by nibble lookup on split words: the driver hands the input split
 // into nibbles (TileKernels::nibble_input) and the weights come split from packing
-// (PackedBconvWeights::nibbles), so (x XOR w) & 0x0f.. is x_lo XOR w_lo and each 256-bit XOR
-// costs 2 XORs, 2 PSHUFB and 2 byte adds, against 9 instructions for XOR, split and lookup
-// with a PSADBW per step. Byte counts add up for up to kByteSteps k-steps (8 a step at most:
-// 31 * 8 < 256) before PSADBW sums them per lane. On the Zen 3 VM this took layers A-D from
-// 269 / 289 / 303 / 300 to about 335 / 389 / 420 / 415 binary MACs/ns; Harley-Seal tiles
+// (PackedBconvWeights::nibbles; kSplitWeights, else whole and split here for the MR pixels),
+// so (x XOR w) & 0x0f.. is x_lo XOR w_lo and each 256-bit XOR costs 2 XORs, 2 PSHUFB and 2
+// byte adds, against 9 instructions for XOR, split and lookup with a PSADBW per step. Byte
+// counts add up for up to kByteSteps k-steps (8 a step at most: 31 * 8 < 256) before PSADBW
+// sums them per lane. On the Zen 3 VM this took layers A-D from 269 / 289 / 303 / 300 to about
+// 340 / 390 / 420 / 415 binary MACs/ns (docs/kernels.md has each step); Harley-Seal tiles
 // (carry-save adders, 1 pixel x 8 channels as their running sums take 4 registers per ymm)
 // were slower than either step but the first.
 template <bool kSplitWeights>
