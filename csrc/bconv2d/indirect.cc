@@ -44,8 +44,8 @@ struct PaddedInput {
 Word* copy_words(const Word* src, std::size_t n, bool split, Word* dst) {
   if (!split) return std::copy_n(src, n, dst);
   for (std::size_t i = 0; i < n; ++i) {
-    *dst++ = src[i] & kLowNibbles;
-    *dst++ = (src[i] >> 4) & kLowNibbles;
+    *dst++ = low_nibbles(src[i]);
+    *dst++ = high_nibbles(src[i]);
   }
   return dst;
 }

@@ -55,8 +55,8 @@ std::vector<Word> split_nibbles(const PackedBconvWeights& p) {
   for (std::size_t step = 0; step < p.data.size() / L; ++step) {
     for (int lane = 0; lane < L; ++lane) {
       const Word w = p.data[step * L + lane];
-      out[2 * step * L + lane] = w & kLowNibbles;
-      out[2 * step * L + L + lane] = (w >> 4) & kLowNibbles;
+      out[2 * step * L + lane] = low_nibbles(w);
+      out[2 * step * L + L + lane] = high_nibbles(w);
     }
   }
   return out;

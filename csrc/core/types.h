@@ -29,5 +29,7 @@ inline int xor_popcount(Word a, Word b) { return __builtin_popcountll(a ^ b); }
 // into w & kLowNibbles and (w >> 4) & kLowNibbles, so that (x XOR w) & kLowNibbles is
 // x_low XOR w_low: the split is done once per word instead of once per XOR.
 inline constexpr Word kLowNibbles = 0x0f0f0f0f0f0f0f0full;
+constexpr Word low_nibbles(Word w) { return w & kLowNibbles; }
+constexpr Word high_nibbles(Word w) { return (w >> 4) & kLowNibbles; }
 
 }  // namespace pocketbnn
