@@ -46,7 +46,7 @@ import json, sys, time, numpy as np
 from pocketbnn import _core, engine
 noop = lambda *a, **k: None
 for f in ("bitpack_f32", "bitpack_f32_padded", "bmaxpool", "float_depthwise2d", "float_pool2d",
-          "float_gemm", "float_conv_gemm", "float_channel_affine", "float_add"):
+          "float_gemm", "float_conv_gemm", "float_channel_affine", "float_add", "float_channel_map"):
     setattr(_core, f, noop)
 _core.PreparedBconv2d.run_float = _core.PreparedBconv2d.run_bits = noop
 interp = engine.load(sys.argv[1], num_threads=1)

@@ -33,6 +33,7 @@ struct float_pool2d { using Fn = FloatPoolFn; };
 struct float_im2col { using Fn = FloatIm2colFn; };
 struct float_channel_affine { using Fn = FloatChannelAffineFn; };
 struct float_add { using Fn = FloatAddFn; };
+struct float_channel_map { using Fn = FloatChannelMapFn; };
 struct xor_popcount_loop { using Fn = XorPopcountLoopFn; };
 }  // namespace ops
 

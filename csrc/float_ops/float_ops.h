@@ -1,6 +1,6 @@
 // Float ops of the engine on NHWC float32 (the float layers around the binary kernels):
 // depthwise convolution, max / average pooling, im2col for float GEMM, per-channel affine with
-// a two-slope activation, element-wise add. Plain loops over the channel axis, written so the
+// a two-slope activation, element-wise add, channel maps (PokeBNN's ReshapeAdd). Plain loops over the channel axis, written so the
 // compiler vectorizes them; compiled once per ISA (kernels.inc) and picked by the dispatch
 // table like the binary kernels. Float GEMM itself is a BLAS's (gemm.h).
 //
@@ -87,12 +87,30 @@ struct FloatAddArgs {
 };
 using FloatAddFn = void (*)(const FloatAddArgs&);
 
+// PokeBNN's ReshapeAdd shortcut, over rows (pixels) of in_channels -> out_channels:
+//   kTile:    out[j] = in[j mod in_channels]
+//   kZeroPad: out[j] = in[j] for j < in_channels, else 0           (out_channels >= in_channels)
+//   kAvg:     out[j] = (in[j k] + ... + in[j k + k - 1]) / k,  k = floor(in_channels / out_channels)
+//                                                                  (out_channels <= in_channels)
+// No overlap between input and output.
+enum class ChannelMap : int { kTile = 0, kZeroPad = 1, kAvg = 2 };
+struct ChannelMapArgs {
+  const float* input = nullptr;
+  float* output = nullptr;
+  std::size_t rows = 0;
+  int in_channels = 0, out_channels = 0;
+  ChannelMap map = ChannelMap::kTile;
+  int num_threads = 1;
+};
+using FloatChannelMapFn = void (*)(const ChannelMapArgs&);
+
 #define PBNN_FLOAT_OPS_DECLARE                               \
   void float_depthwise2d(const DepthwiseArgs& args);         \
   void float_pool2d(const FloatPoolArgs& args);              \
   void float_im2col(const Im2colArgs& args);                 \
   void float_channel_affine(const ChannelAffineArgs& args);  \
-  void float_add(const FloatAddArgs& args);
+  void float_add(const FloatAddArgs& args);                 \
+  void float_channel_map(const ChannelMapArgs& args);
 
 namespace portable {
 PBNN_FLOAT_OPS_DECLARE

@@ -10,9 +10,15 @@
 namespace pocketbnn {
 namespace {
 
-std::atomic<CblasSgemmFn> g_sgemm{nullptr};
+struct Blas {
+  CblasSgemmFn sgemm;
+  CblasSgemvFn sgemv;
+};
+std::atomic<const Blas*> g_blas{nullptr};
 
-constexpr int kRowMajor = 101, kNoTrans = 111;
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+// Products of up to this many rows (without im2col) run as one sgemv per row.
+constexpr std::size_t kGemvRows = 3;
 
 // A band's A and C rows should stay in L2 between its im2col, product and epilogue.
 constexpr std::size_t kBandBytes = 256 * 1024;
@@ -33,22 +39,35 @@ void epilogue(const FloatGemmArgs& g, std::size_t r0, std::size_t r1, int j0, in
   }
 }
 
-void product(const FloatGemmArgs& g, CblasSgemmFn sgemm, std::size_t r0, std::size_t r1, int j0,
-             int j1) {
+// C rows [r0, r1), columns [j0, j1).
+void product(const FloatGemmArgs& g, const Blas& blas, std::size_t r0, std::size_t r1, int j0, int j1) {
   const float* a = g.im2col != nullptr ? g.im2col->output : g.a;
-  sgemm(kRowMajor, kNoTrans, kNoTrans, int(r1 - r0), j1 - j0, g.k, 1.0f, a + r0 * std::size_t(g.k), g.k, g.b + j0, g.n, 0.0f, g.c + r0 * std::size_t(g.n) + j0, g.n);
+  if (g.im2col == nullptr && r1 - r0 <= kGemvRows) {
+    // Row r of C, columns [j0, j1): B[:, j0:j1]^T a_r, B's columns read as rows of its transpose.
+    for (std::size_t r = r0; r < r1; ++r) {
+      blas.sgemv(kRowMajor, kTrans, g.k, j1 - j0, 1.0f, g.b + j0, g.n, a + r * std::size_t(g.k), 1, 0.0f,
+                 g.c + r * std::size_t(g.n) + j0, 1);
+    }
+  } else {
+    blas.sgemm(kRowMajor, kNoTrans, kNoTrans, int(r1 - r0), j1 - j0, g.k, 1.0f, a + r0 * std::size_t(g.k), g.k,
+               g.b + j0, g.n, 0.0f, g.c + r0 * std::size_t(g.n) + j0, g.n);
+  }
   epilogue(g, r0, r1, j0, j1);
 }
 
 }  // namespace
 
-void set_sgemm(CblasSgemmFn fn) { g_sgemm.store(fn); }
+void set_blas(CblasSgemmFn sgemm, CblasSgemvFn sgemv) {
+  // Registered once per process in practice; a table replaced later is kept (a GEMM running on
+  // another thread may still hold it).
+  g_blas.store(new Blas{sgemm, sgemv});
+}
 
-bool has_sgemm() { return g_sgemm.load() != nullptr; }
+bool has_blas() { return g_blas.load() != nullptr; }
 
 void float_gemm(const FloatGemmArgs& g) {
-  const CblasSgemmFn sgemm = g_sgemm.load();
-  if (sgemm == nullptr) throw std::runtime_error("no BLAS sgemm is registered (set_sgemm)");
+  const Blas* blas = g_blas.load();
+  if (blas == nullptr) throw std::runtime_error("no BLAS is registered (set_blas)");
   if (g.m == 0 || g.n == 0) return;
   const int threads = std::max(g.num_threads, 1);
   if (g.im2col == nullptr && threads > 1 && g.m < kMinRowsPerThread * threads) {
@@ -57,7 +76,7 @@ void float_gemm(const FloatGemmArgs& g) {
     parallel_for(threads, units, [&](int, std::size_t u) {
       const int j0 = int(blocks * u / units) * kColumnBlock;
       const int j1 = std::min(g.n, int(blocks * (u + 1) / units) * kColumnBlock);
-      product(g, sgemm, 0, g.m, j0, j1);
+      product(g, *blas, 0, g.m, j0, j1);
     });
     return;
   }
@@ -77,7 +96,7 @@ void float_gemm(const FloatGemmArgs& g) {
       cols.num_threads = 1;
       select_ukernel<ops::float_im2col>().fn(cols);
     }
-    product(g, sgemm, q0 * row_pixels, q1 * row_pixels, 0, g.n);
+    product(g, *blas, q0 * row_pixels, q1 * row_pixels, 0, g.n);
   });
 }
 

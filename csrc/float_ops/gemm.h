@@ -1,17 +1,19 @@
 // Float GEMM of the engine's float convolutions and dense layers, C = A B (+ bias) (ReLU),
 // row-major: A [m, k], B [k, n], C [m, n].
 //
-// The product itself is a real BLAS's sgemm, registered at run time (set_sgemm; the Python
-// side hands over OpenBLAS's cblas_sgemm from the scipy-openblas32 wheel, pinned to one
-// thread). This file only schedules it: C is cut into row bands handed to the kernels' thread
-// pool, and each band, while it is in cache, gets
+// The product itself is a real BLAS's sgemm, registered at run time (set_blas; the Python
+// side hands over OpenBLAS's cblas_sgemm and cblas_sgemv from the scipy-openblas32 wheel,
+// pinned to one thread). This file only schedules it: C is cut into row bands handed to the
+// kernels' thread pool, and each band, while it is in cache, gets
 //   1. its rows of A made by im2col (when `im2col` is set: A is the im2col matrix of that
 //      window, so the copy and the product of a band share the cache instead of streaming the
 //      whole matrix through memory twice),
 //   2. one sgemm call,
 //   3. the epilogue y = c + bias[j], then max(y, 0) if relu.
 // With fewer rows than bands for every thread (dense layers at batch 1) the split is by
-// columns of B and C instead.
+// columns of B and C instead, and a product of up to 3 rows is one sgemv per row (c = B^T a):
+// sgemm packs all of B first, a whole extra pass over it, which made a batch-1 dense layer
+// 3 to 4 times slower than sgemv on the Zen 3 VM.
 #pragma once
 
 #include <cstddef>
@@ -26,8 +28,12 @@ using CblasSgemmFn = void (*)(int layout, int trans_a, int trans_b, int m, int n
                               float alpha, const float* a, int lda, const float* b, int ldb,
                               float beta, float* c, int ldc);
 
-void set_sgemm(CblasSgemmFn fn);
-bool has_sgemm();
+// cblas_sgemv's signature (transpose 112).
+using CblasSgemvFn = void (*)(int layout, int trans, int m, int n, float alpha, const float* a,
+                              int lda, const float* x, int incx, float beta, float* y, int incy);
+
+void set_blas(CblasSgemmFn sgemm, CblasSgemvFn sgemv);
+bool has_blas();
 
 struct FloatGemmArgs {
   std::size_t m = 0;
@@ -43,7 +49,7 @@ struct FloatGemmArgs {
   const Im2colArgs* im2col = nullptr;
 };
 
-// Throws std::runtime_error if no sgemm is registered.
+// Throws std::runtime_error if no BLAS is registered.
 void float_gemm(const FloatGemmArgs& args);
 
 }  // namespace pocketbnn

@@ -405,6 +405,31 @@ void float_add(CArray<const float> a_, CArray<const float> b, CArray<float> out,
   select_ukernel<ops::float_add>().fn(a);
 }
 
+void float_channel_map(CArray<const float> x, int map, CArray<float> out, int num_threads) {
+  require(map >= 0 && map <= 2, "map must be 0 (tile), 1 (zero-pad) or 2 (average)");
+  require(num_threads >= 1, "num_threads must be >= 1");
+  const auto in = rows_channels(x, "x");
+  const auto rc = rows_channels(out, "out");
+  bool same_rows = out.ndim() == x.ndim();
+  for (std::size_t i = 0; same_rows && i + 1 < x.ndim(); ++i) same_rows = x.shape(i) == out.shape(i);
+  require(same_rows && in.channels >= 1 && rc.channels >= 1,
+          "x and out must share every axis but the last (channels), each with at least one channel");
+  require(ChannelMap(map) != ChannelMap::kZeroPad || rc.channels >= in.channels,
+          "zero-padding cannot reduce the channel count");
+  require(ChannelMap(map) != ChannelMap::kAvg || rc.channels <= in.channels,
+          "averaging cannot increase the channel count");
+  ChannelMapArgs a;
+  a.input = x.data();
+  a.output = out.data();
+  a.rows = rc.rows;
+  a.in_channels = int(in.channels);
+  a.out_channels = int(rc.channels);
+  a.map = ChannelMap(map);
+  a.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_channel_map>().fn(a);
+}
+
 void bitpack_f32_padded_binding(CArray<const float> x, int pad_top, int pad_bottom, int pad_left,
                                 int pad_right, CArray<Word> out, int num_threads) {
   if (x.ndim() != 4) throw std::invalid_argument("x must be 4-D (batch, height, width, channels)");
@@ -435,7 +460,7 @@ FloatGemmArgs gemm_args(std::size_t m, std::size_t k, const CArray<const float>&
                         const CArray<const float>& bias, CArray<float>& out, bool relu,
                         int num_threads) {
   require(num_threads >= 1, "num_threads must be >= 1");
-  require(has_sgemm(), "no BLAS sgemm is registered (pocketbnn.engine registers OpenBLAS's)");
+  require(has_blas(), "no BLAS is registered (pocketbnn.engine registers OpenBLAS's)");
   require(b.ndim() == 2 && b.shape(0) == k && k >= 1,
           [&] { return "b must be 2-D (" + std::to_string(k) + ", n), got " + shape_of(b); });
   const std::size_t n = b.shape(1);
@@ -535,15 +560,17 @@ NB_MODULE(_core, m) {
   m.def("float_channel_affine", &float_channel_affine, "x"_a, "scale"_a, "shift"_a, "pos"_a,
         "neg"_a, "post"_a, "lo"_a, "hi"_a, "out"_a, "num_threads"_a);
   m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);
+  m.def("float_channel_map", &float_channel_map, "x"_a, "map"_a, "out"_a, "num_threads"_a);
   m.def("float_gemm", &float_gemm_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "relu"_a,
         "num_threads"_a);
   m.def("float_conv_gemm", &float_conv_gemm, "x"_a, "b"_a, "bias"_a.none(), "kh"_a, "kw"_a,
         "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a,
         "cols"_a, "out"_a, "relu"_a, "num_threads"_a);
-  m.def("set_sgemm", [](std::uintptr_t address) {
-    set_sgemm(reinterpret_cast<CblasSgemmFn>(address));
-  }, "address"_a, "Registers a cblas_sgemm (its address) for the float GEMMs");
-  m.def("has_sgemm", &has_sgemm);
+  m.def("set_blas", [](std::uintptr_t sgemm, std::uintptr_t sgemv) {
+    require(sgemm != 0 && sgemv != 0, "set_blas needs the addresses of cblas_sgemm and cblas_sgemv");
+    set_blas(reinterpret_cast<CblasSgemmFn>(sgemm), reinterpret_cast<CblasSgemvFn>(sgemv));
+  }, "sgemm"_a, "sgemv"_a, "Registers cblas_sgemm and cblas_sgemv (their addresses) for the float GEMMs");
+  m.def("has_blas", &has_blas);
   m.def("measure_clock_ghz", [](double seconds) {
     nb::gil_scoped_release release;
     return measure_clock_ghz(seconds);

@@ -132,6 +132,22 @@ def test_conv_gemm(isa, batch, height, width, channels, kernel, stride, dilation
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4 * np.sqrt(k))
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_gemm_few_rows(m, threads, with_bias):
+    """Up to 3 rows run as one sgemv per row, on column blocks with several threads."""
+    rng = np.random.default_rng(m)
+    k, n = 300, 1000
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32) if with_bias else None
+    want = a.astype(np.float64) @ b + (0 if bias is None else bias)
+    out = np.full((m, n), np.nan, np.float32)
+    _core.float_gemm(a, b, bias, out, False, threads)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4 * np.sqrt(k))
+
+
 def test_gemm_rejects_bad_shapes():
     a, b, out = np.ones((4, 3), np.float32), np.ones((3, 5), np.float32), np.empty((4, 5), np.float32)
     with pytest.raises(ValueError, match="b must be 2-D"):
@@ -171,6 +187,59 @@ def test_add(isa, size, relu, threads):
     np.testing.assert_array_equal(out, want)
     _core.float_add(a, b, a, relu, threads)  # in place
     np.testing.assert_array_equal(a, want)
+
+
+def _channel_map_reference(x, kind, out_channels):
+    c = x.shape[-1]
+    if kind == "tile":
+        return np.concatenate([x] * -(-out_channels // c), axis=-1)[..., :out_channels]
+    if kind == "zeropad":
+        return np.concatenate([x, np.zeros(x.shape[:-1] + (out_channels - c,), x.dtype)], axis=-1)
+    k = c // out_channels
+    return x[..., :k * out_channels].reshape(x.shape[:-1] + (out_channels, k)).astype(np.float64).mean(-1)
+
+
+_CHANNEL_MAPS = {"tile": 0, "zeropad": 1, "avg": 2}
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 300), channels=st.integers(1, 70), out_channels=st.integers(1, 140),
+       kind=st.sampled_from(sorted(_CHANNEL_MAPS)), threads=st.sampled_from([1, 2]),
+       seed=st.integers(0, 2**32 - 1))
+def test_channel_map(isa, rows, channels, out_channels, kind, threads, seed):
+    if kind == "zeropad" and out_channels < channels or kind == "avg" and out_channels > channels:
+        out_channels, channels = channels, out_channels
+    x = np.random.default_rng(seed).standard_normal((rows, 1, channels)).astype(np.float32)
+    out = np.full((rows, 1, out_channels), np.nan, np.float32)
+    _core.float_channel_map(x, _CHANNEL_MAPS[kind], out, threads)
+    want = _channel_map_reference(x, kind, out_channels)
+    if kind == "avg":
+        np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("kind, channels, out_channels", [("avg", 16, 16), ("avg", 256, 128), ("avg", 96, 24),
+                                                          ("avg", 50, 7), ("tile", 64, 256), ("tile", 8, 3),
+                                                          ("zeropad", 64, 256), ("zeropad", 5, 5)])
+def test_channel_map_layer_shapes(isa, kind, channels, out_channels):
+    """The shapes of PokeBNN's shortcuts, on an image large enough to run on two threads."""
+    x = np.random.default_rng(channels).standard_normal((1, 28, 28, channels)).astype(np.float32)
+    out = np.empty((1, 28, 28, out_channels), np.float32)
+    _core.float_channel_map(x, _CHANNEL_MAPS[kind], out, 2)
+    np.testing.assert_allclose(out, _channel_map_reference(x, kind, out_channels), rtol=1e-6, atol=1e-6)
+
+
+def test_channel_map_errors():
+    x = np.zeros((2, 3, 8), np.float32)
+    with pytest.raises(ValueError, match="zero-padding"):
+        _core.float_channel_map(x, 1, np.zeros((2, 3, 4), np.float32), 1)
+    with pytest.raises(ValueError, match="averaging"):
+        _core.float_channel_map(x, 2, np.zeros((2, 3, 9), np.float32), 1)
+    with pytest.raises(ValueError, match="every axis but the last"):
+        _core.float_channel_map(x, 0, np.zeros((3, 2, 8), np.float32), 1)
+    with pytest.raises(ValueError, match="map must be"):
+        _core.float_channel_map(x, 3, np.zeros((2, 3, 8), np.float32), 1)
 
 
 def test_shape_errors():

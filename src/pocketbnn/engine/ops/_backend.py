@@ -94,5 +94,14 @@ def bind_channel_affine(x, out, scale, shift, pos, neg, post, lo=-INF, hi=INF, *
     return partial(_core.float_channel_affine, x, scale, shift, pos, neg, post, lo, hi, out, num_threads)
 
 
+# float_channel_map maps (csrc/float_ops/float_ops.h ChannelMap).
+CHANNEL_TILE, CHANNEL_ZEROPAD, CHANNEL_AVG = 0, 1, 2
+
+
+def bind_channel_map(x, out, map_kind, *, num_threads):
+    """Channel tile / zero-pad / average of ``x`` into ``out`` (ReshapeAdd's shortcut)."""
+    return partial(_core.float_channel_map, x, map_kind, out, num_threads)
+
+
 def bind_add(a, b, out, *, relu=False, num_threads):
     return partial(_core.float_add, a, b, out, relu, num_threads)

@@ -3,9 +3,12 @@ average (PokeBNN's ReshapeAdd)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.ops import _backend
 from pocketbnn.engine.ops.base import F32, Op, TensorSpec, attr_float, attr_int, attr_ints, register
 
 
@@ -126,6 +129,10 @@ class Softmax(Op):
 
 
 class _ChannelMap(Op):
+    """A map of the channel axis, run by the compiled ``float_channel_map`` kernel."""
+
+    map_kind: ClassVar[int]
+
     def __init__(self, attrs, params):
         super().__init__(attrs, params)
         self.out_channels = attr_int(attrs, "out_channels", lo=1)
@@ -139,33 +146,27 @@ class _ChannelMap(Op):
     def check_channels(self, c: int) -> None:
         pass
 
+    def bind(self, ins, outs, scratch):
+        return _backend.bind_channel_map(ins[0], outs[0], self.map_kind, num_threads=self.num_threads)
+
 
 @register("channel_tile")
 class ChannelTile(_ChannelMap):
     r"""Out channel $j$ = in channel $j \bmod C$, for $j < C_{out}$: tiling, then cutting
     (with $C_{out} \le C$, keeping the first channels)."""
 
-    def run(self, ins, outs, scratch):
-        x, out = ins[0], outs[0]
-        c = x.shape[-1]
-        for start in range(0, self.out_channels, c):
-            width = min(c, self.out_channels - start)
-            np.copyto(out[..., start:start + width], x[..., :width])
+    map_kind = _backend.CHANNEL_TILE
 
 
 @register("channel_zeropad")
 class ChannelZeroPad(_ChannelMap):
     """Append zero channels up to ``out_channels``."""
 
+    map_kind = _backend.CHANNEL_ZEROPAD
+
     def check_channels(self, c):
         if c > self.out_channels:
             raise ModelFormatError(f"channel_zeropad from {c} to fewer channels {self.out_channels}")
-
-    def run(self, ins, outs, scratch):
-        x, out = ins[0], outs[0]
-        c = x.shape[-1]
-        np.copyto(out[..., :c], x)
-        out[..., c:] = 0.0
 
 
 @register("channel_avg")
@@ -173,12 +174,8 @@ class ChannelAvg(_ChannelMap):
     r"""$y_j = \frac{1}{k}\sum_{i<k} x_{jk+i}$ with $k = \lfloor C / C_{out} \rfloor$ (consecutive
     channels averaged; channels past $k C_{out}$ are dropped)."""
 
+    map_kind = _backend.CHANNEL_AVG
+
     def check_channels(self, c):
         if c < self.out_channels:
             raise ModelFormatError(f"channel_avg from {c} to more channels {self.out_channels}")
-
-    def run(self, ins, outs, scratch):
-        x, out = ins[0], outs[0]
-        k = x.shape[-1] // self.out_channels
-        grouped = x[..., :k * self.out_channels].reshape(x.shape[:-1] + (self.out_channels, k))
-        np.mean(grouped, axis=-1, out=out)
