@@ -22,10 +22,13 @@ struct FloatWindow {
   int pad_top = 0, pad_left = 0;
 };
 
-// y[n,oy,ox,c] = bias[c] + sum_{ky,kx} x[n,iy,ix,c] * w[ky,kx,c], then max(y, 0) if relu.
-// weights: [kh, kw, channels]; bias may be null (0).
+// With M = multiplier output channels per input channel (g.channels inputs, C = g.channels * M
+// outputs), for o < C:
+//   y[n,oy,ox,o] = bias[o] + sum_{ky,kx} x[n,iy,ix,o / M] * w[ky,kx,o], then max(y, 0) if relu.
+// weights: [kh, kw, C]; bias: C values, or null (0).
 struct DepthwiseArgs {
   FloatWindow g;
+  int multiplier = 1;
   const float* input = nullptr;
   const float* weights = nullptr;
   const float* bias = nullptr;
@@ -92,7 +95,8 @@ using FloatAddFn = void (*)(const FloatAddArgs&);
 //   kZeroPad: out[j] = in[j] for j < in_channels, else 0           (out_channels >= in_channels)
 //   kAvg:     out[j] = (in[j k] + ... + in[j k + k - 1]) / k,  k = floor(in_channels / out_channels)
 //                                                                  (out_channels <= in_channels)
-// No overlap between input and output.
+// then out[j] += residual[j] when residual is given (a ReshapeAdd's add; residual laid out as
+// output, which it may be). The input overlaps neither.
 enum class ChannelMap : int { kTile = 0, kZeroPad = 1, kAvg = 2 };
 struct ChannelMapArgs {
   const float* input = nullptr;
@@ -100,6 +104,7 @@ struct ChannelMapArgs {
   std::size_t rows = 0;
   int in_channels = 0, out_channels = 0;
   ChannelMap map = ChannelMap::kTile;
+  const float* residual = nullptr;
   int num_threads = 1;
 };
 using FloatChannelMapFn = void (*)(const ChannelMapArgs&);

@@ -323,16 +323,19 @@ void float_depthwise2d(CArray<const float> x, CArray<const float> weights,
                        int dilation_w, int pad_top, int pad_left, bool relu, CArray<float> out,
                        int num_threads) {
   require(weights.ndim() == 3,
-            [&] { return "weights must be 3-D (kh, kw, channels), got " + shape_of(weights); });
+            [&] { return "weights must be 3-D (kh, kw, out_channels), got " + shape_of(weights); });
   require(num_threads >= 1, "num_threads must be >= 1");
-  check_out4(out, x.ndim() == 4 ? x.shape(0) : 0, x.ndim() == 4 ? x.shape(3) : 0, "out");
+  const std::size_t out_channels = weights.shape(2);
+  check_out4(out, x.ndim() == 4 ? x.shape(0) : 0, out_channels, "out");
   DepthwiseArgs a;
   a.g = float_window(x, int(out.shape(1)), int(out.shape(2)), int(weights.shape(0)),
                      int(weights.shape(1)), stride_h, stride_w, dilation_h, dilation_w, pad_top,
                      pad_left);
-  require(weights.shape(2) == std::size_t(a.g.channels), "weights must have the channels of x");
-  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == std::size_t(a.g.channels)),
-          "bias must have one value per channel");
+  require(a.g.channels >= 1 && out_channels % std::size_t(a.g.channels) == 0,
+          "weights must have the channels of x times a channel multiplier");
+  a.multiplier = int(out_channels / std::size_t(a.g.channels));
+  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == out_channels),
+          "bias must have one value per output channel");
   a.input = x.data();
   a.weights = weights.data();
   a.bias = bias.is_valid() ? bias.data() : nullptr;
@@ -405,7 +408,8 @@ void float_add(CArray<const float> a_, CArray<const float> b, CArray<float> out,
   select_ukernel<ops::float_add>().fn(a);
 }
 
-void float_channel_map(CArray<const float> x, int map, CArray<float> out, int num_threads) {
+void float_channel_map(CArray<const float> x, int map, CArray<const float> residual, CArray<float> out,
+                       int num_threads) {
   require(map >= 0 && map <= 2, "map must be 0 (tile), 1 (zero-pad) or 2 (average)");
   require(num_threads >= 1, "num_threads must be >= 1");
   const auto in = rows_channels(x, "x");
@@ -418,6 +422,15 @@ void float_channel_map(CArray<const float> x, int map, CArray<float> out, int nu
           "zero-padding cannot reduce the channel count");
   require(ChannelMap(map) != ChannelMap::kAvg || rc.channels <= in.channels,
           "averaging cannot increase the channel count");
+  require(!residual.is_valid() || (residual.ndim() == out.ndim() && residual.size() == out.size() &&
+                                   residual.shape(out.ndim() - 1) == rc.channels),
+          "residual must have the shape of out");
+  const auto overlaps = [](const float* p, std::size_t n, const float* q, std::size_t m) {
+    return p < q + m && q < p + n;
+  };
+  require(!overlaps(x.data(), x.size(), out.data(), out.size()) &&
+              (!residual.is_valid() || !overlaps(x.data(), x.size(), residual.data(), residual.size())),
+          "x must not overlap out or residual");
   ChannelMapArgs a;
   a.input = x.data();
   a.output = out.data();
@@ -425,6 +438,7 @@ void float_channel_map(CArray<const float> x, int map, CArray<float> out, int nu
   a.in_channels = int(in.channels);
   a.out_channels = int(rc.channels);
   a.map = ChannelMap(map);
+  a.residual = residual.is_valid() ? residual.data() : nullptr;
   a.num_threads = num_threads;
   nb::gil_scoped_release release;
   select_ukernel<ops::float_channel_map>().fn(a);
@@ -560,7 +574,7 @@ NB_MODULE(_core, m) {
   m.def("float_channel_affine", &float_channel_affine, "x"_a, "scale"_a, "shift"_a, "pos"_a,
         "neg"_a, "post"_a, "lo"_a, "hi"_a, "out"_a, "num_threads"_a);
   m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);
-  m.def("float_channel_map", &float_channel_map, "x"_a, "map"_a, "out"_a, "num_threads"_a);
+  m.def("float_channel_map", &float_channel_map, "x"_a, "map"_a, "residual"_a.none(), "out"_a, "num_threads"_a);
   m.def("float_gemm", &float_gemm_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "relu"_a,
         "num_threads"_a);
   m.def("float_conv_gemm", &float_conv_gemm, "x"_a, "b"_a, "bias"_a.none(), "kh"_a, "kw"_a,

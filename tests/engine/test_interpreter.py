@@ -5,6 +5,7 @@ import pytest
 
 from engine_graphs import small_graph
 from pocketbnn import engine
+from references import conv2d_pm1_numpy
 
 
 @pytest.fixture
@@ -154,6 +155,47 @@ def test_residual_add_fusion_matches_unfused_run(seed, monkeypatch):
     want = plain.run(x)
     for g, w in zip(got if seed else [got], want if seed else [want]):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("groups, cin, cout", [(1, 6, 8), (6, 6, 6), (6, 6, 12), (4, 4, 12), (3, 6, 9)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_float_conv_groups_match_numpy(groups, cin, cout, threads):
+    """conv2d by every path: im2col GEMM, depthwise (channel multiplier 1, 2, 3; compiled), other
+    groups (numpy per-group GEMMs), zero padding, against a float64 convolution."""
+    from pocketbnn.engine import Graph, InputSpec, Node
+    rng = np.random.default_rng(groups * cout)
+    w_ohwi = rng.standard_normal((cout, 3, 3, cin // groups)).astype(np.float32)
+    bias = rng.standard_normal(cout).astype(np.float32)
+    graph = Graph([InputSpec("x", (2, 7, 6, cin))], [
+        Node("conv", "conv2d", ["x"], ["y"], {"kernel": [3, 3], "pads": [1, 1, 1, 1], "groups": groups},
+             {"weights": np.ascontiguousarray(w_ohwi.transpose(1, 2, 3, 0)), "bias": bias})], ["y"], {"name": "conv"})
+    x = rng.standard_normal((2, 7, 6, cin)).astype(np.float32)
+    got = engine.from_bytes(engine.to_bytes(graph), num_threads=threads).run(x)
+    want = conv2d_pm1_numpy(x, w_ohwi, padding="same", pad_value=0.0, groups=groups) + bias
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_reshape_add_fuses_the_add_into_the_channel_map():
+    """PokeBNN's ReshapeAdd: a channel average / zero-pad / tile followed by the add of a
+    same-shape value is one pass (the add step is a no-op), against numpy."""
+    from pocketbnn.engine import Graph, InputSpec, Node
+    graph = Graph([InputSpec("x", (2, 5, 4, 12)), InputSpec("s6", (2, 5, 4, 6)), InputSpec("s16", (2, 5, 4, 16))], [
+        Node("avg", "channel_avg", ["x"], ["a"], {"out_channels": 6}),
+        Node("add_avg", "add", ["s6", "a"], ["y_avg"]),
+        Node("pad", "channel_zeropad", ["x"], ["p"], {"out_channels": 16}),
+        Node("add_pad", "add", ["p", "s16"], ["y_pad"]),
+        Node("tile", "channel_tile", ["x"], ["t"], {"out_channels": 16}),
+        Node("add_tile", "add", ["t", "y_pad"], ["y_tile"]),
+    ], ["y_avg", "y_tile"], {"name": "reshape_add"})
+    rng = np.random.default_rng(5)
+    x, s6, s16 = (rng.standard_normal(i.shape).astype(np.float32) for i in graph.inputs)
+    interp = engine.from_bytes(engine.to_bytes(graph))
+    y_avg, y_tile = interp.run([x, s6, s16])
+    assert [s.node_name for s in interp._plan((x.shape, s6.shape, s16.shape)).steps if s.fused] == \
+        ["add_avg", "add_pad", "add_tile"]
+    padded = np.concatenate([x, np.zeros_like(x[..., :4])], axis=-1)
+    np.testing.assert_allclose(y_avg, x.reshape(2, 5, 4, 6, 2).mean(-1) + s6, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(y_tile, np.concatenate([x, x[..., :4]], axis=-1) + (padded + s16))
 
 
 @pytest.mark.parametrize("gate_first", [False, True])

@@ -49,23 +49,25 @@ def _window_args(kernel, stride, dilation, pads):
     return (kernel[0], kernel[1], stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[2])
 
 
-@settings(max_examples=60, deadline=None)
-@given(**geometry, relu=st.booleans(), with_bias=st.booleans())
+@settings(max_examples=80, deadline=None)
+@given(**geometry, relu=st.booleans(), with_bias=st.booleans(), multiplier=st.sampled_from([1, 1, 2, 3]))
 def test_depthwise2d(isa, batch, height, width, channels, kernel, stride, dilation, pads, threads, seed,
-                     relu, with_bias):
+                     relu, with_bias, multiplier):
+    """Output channel o reads input channel o // multiplier."""
     s = _setup(batch, height, width, channels, kernel, stride, dilation, pads, seed)
     if s is None:
         return
     x, oh, ow = s
+    out_c = channels * multiplier
     rng = np.random.default_rng(seed + 1)
-    w = rng.standard_normal((kernel[0], kernel[1], channels)).astype(np.float32)
-    bias = rng.standard_normal(channels).astype(np.float32) if with_bias else None
-    want = np.zeros((batch, oh, ow, channels), np.float64) + (0 if bias is None else bias)
+    w = rng.standard_normal((kernel[0], kernel[1], out_c)).astype(np.float32)
+    bias = rng.standard_normal(out_c).astype(np.float32) if with_bias else None
+    want = np.zeros((batch, oh, ow, out_c), np.float64) + (0 if bias is None else bias)
     for ky, kx, view in _taps(x, kernel, stride, dilation, pads, oh, ow, 0.0):
-        want += view * w[ky, kx].astype(np.float64)
+        want += np.repeat(view, multiplier, axis=-1) * w[ky, kx].astype(np.float64)
     if relu:
         want = np.maximum(want, 0)
-    out = np.full((batch, oh, ow, channels), np.nan, np.float32)
+    out = np.full((batch, oh, ow, out_c), np.nan, np.float32)
     _core.float_depthwise2d(x, w, bias, stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[2],
                             relu, out, threads)
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
@@ -205,14 +207,18 @@ _CHANNEL_MAPS = {"tile": 0, "zeropad": 1, "avg": 2}
 @settings(max_examples=60, deadline=None)
 @given(rows=st.integers(1, 300), channels=st.integers(1, 70), out_channels=st.integers(1, 140),
        kind=st.sampled_from(sorted(_CHANNEL_MAPS)), threads=st.sampled_from([1, 2]),
-       seed=st.integers(0, 2**32 - 1))
-def test_channel_map(isa, rows, channels, out_channels, kind, threads, seed):
+       residual=st.sampled_from(["none", "separate", "in place"]), seed=st.integers(0, 2**32 - 1))
+def test_channel_map(isa, rows, channels, out_channels, kind, threads, residual, seed):
     if kind == "zeropad" and out_channels < channels or kind == "avg" and out_channels > channels:
         out_channels, channels = channels, out_channels
-    x = np.random.default_rng(seed).standard_normal((rows, 1, channels)).astype(np.float32)
-    out = np.full((rows, 1, out_channels), np.nan, np.float32)
-    _core.float_channel_map(x, _CHANNEL_MAPS[kind], out, threads)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, 1, channels)).astype(np.float32)
+    res = rng.standard_normal((rows, 1, out_channels)).astype(np.float32) if residual != "none" else None
     want = _channel_map_reference(x, kind, out_channels)
+    if res is not None:
+        want = want.astype(np.float32) + res  # one float32 add, as the fused kernel does
+    out = res if residual == "in place" else np.full((rows, 1, out_channels), np.nan, np.float32)
+    _core.float_channel_map(x, _CHANNEL_MAPS[kind], res, out, threads)
     if kind == "avg":
         np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
     else:
@@ -226,28 +232,36 @@ def test_channel_map_layer_shapes(isa, kind, channels, out_channels):
     """The shapes of PokeBNN's shortcuts, on an image large enough to run on two threads."""
     x = np.random.default_rng(channels).standard_normal((1, 28, 28, channels)).astype(np.float32)
     out = np.empty((1, 28, 28, out_channels), np.float32)
-    _core.float_channel_map(x, _CHANNEL_MAPS[kind], out, 2)
+    _core.float_channel_map(x, _CHANNEL_MAPS[kind], None, out, 2)
     np.testing.assert_allclose(out, _channel_map_reference(x, kind, out_channels), rtol=1e-6, atol=1e-6)
 
 
 def test_channel_map_errors():
     x = np.zeros((2, 3, 8), np.float32)
+    out = np.zeros((2, 3, 8), np.float32)
     with pytest.raises(ValueError, match="zero-padding"):
-        _core.float_channel_map(x, 1, np.zeros((2, 3, 4), np.float32), 1)
+        _core.float_channel_map(x, 1, None, np.zeros((2, 3, 4), np.float32), 1)
     with pytest.raises(ValueError, match="averaging"):
-        _core.float_channel_map(x, 2, np.zeros((2, 3, 9), np.float32), 1)
+        _core.float_channel_map(x, 2, None, np.zeros((2, 3, 9), np.float32), 1)
     with pytest.raises(ValueError, match="every axis but the last"):
-        _core.float_channel_map(x, 0, np.zeros((3, 2, 8), np.float32), 1)
+        _core.float_channel_map(x, 0, None, np.zeros((3, 2, 8), np.float32), 1)
     with pytest.raises(ValueError, match="map must be"):
-        _core.float_channel_map(x, 3, np.zeros((2, 3, 8), np.float32), 1)
+        _core.float_channel_map(x, 3, None, out, 1)
+    with pytest.raises(ValueError, match="residual must have the shape of out"):
+        _core.float_channel_map(x, 0, np.zeros((2, 3, 7), np.float32), out, 1)
+    with pytest.raises(ValueError, match="must not overlap"):
+        _core.float_channel_map(x, 0, None, x, 1)
 
 
 def test_shape_errors():
     x = np.zeros((1, 4, 4, 3), np.float32)
     with pytest.raises(ValueError, match="shape"):
         _core.float_pool2d(x, 0, 2, 2, 2, 2, 1, 1, 0, 0, np.zeros((1, 2, 2, 4), np.float32), 1)
-    with pytest.raises(ValueError, match="channel"):
-        _core.float_depthwise2d(x, np.zeros((3, 3, 2), np.float32), None, 1, 1, 1, 1, 1, 1, False,
+    with pytest.raises(ValueError, match="channel multiplier"):
+        _core.float_depthwise2d(x, np.zeros((3, 3, 4), np.float32), None, 1, 1, 1, 1, 1, 1, False,
+                                np.zeros((1, 4, 4, 4), np.float32), 1)
+    with pytest.raises(ValueError, match=r"out must have shape \(1, out_h, out_w, 6\)"):
+        _core.float_depthwise2d(x, np.zeros((3, 3, 6), np.float32), None, 1, 1, 1, 1, 1, 1, False,
                                 np.zeros((1, 4, 4, 3), np.float32), 1)
     with pytest.raises(ValueError, match="same size"):
         _core.float_add(x, x[..., :2].copy(), x, False, 1)

@@ -67,7 +67,8 @@ def _geometry(window):
 
 
 def bind_depthwise2d(x, weights, bias, out, *, window, relu, num_threads):
-    """Depthwise conv, ``weights`` ``[kh, kw, C]``, zero padding, optional fused ReLU."""
+    """Depthwise conv, ``weights`` ``[kh, kw, C * M]`` (M outputs per input channel), zero padding,
+    optional fused ReLU."""
     return partial(_core.float_depthwise2d, x, weights, bias, window.sh, window.sw, window.dh, window.dw,
                    window.top, window.left, relu, out, num_threads)
 
@@ -98,9 +99,10 @@ def bind_channel_affine(x, out, scale, shift, pos, neg, post, lo=-INF, hi=INF, *
 CHANNEL_TILE, CHANNEL_ZEROPAD, CHANNEL_AVG = 0, 1, 2
 
 
-def bind_channel_map(x, out, map_kind, *, num_threads):
-    """Channel tile / zero-pad / average of ``x`` into ``out`` (ReshapeAdd's shortcut)."""
-    return partial(_core.float_channel_map, x, map_kind, out, num_threads)
+def bind_channel_map(x, out, map_kind, residual=None, *, num_threads):
+    """Channel tile / zero-pad / average of ``x`` into ``out`` (ReshapeAdd's shortcut), plus
+    ``residual`` (laid out as ``out``, or None): the ReshapeAdd's add in the same pass."""
+    return partial(_core.float_channel_map, x, map_kind, residual, out, num_threads)
 
 
 def bind_add(a, b, out, *, relu=False, num_threads):

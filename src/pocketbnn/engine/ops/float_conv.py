@@ -25,9 +25,9 @@ class Conv2d(Op):
 
     Runs as one GEMM over im2col columns (groups = 1: the compiled core makes the columns band by
     band and multiplies each band while it is in cache; a 1x1 stride-1 unpadded convolution is
-    a GEMM on the input itself), the compiled depthwise kernel (one input and one output channel
-    per group), or numpy per-tap / per-group code otherwise (depthwise with a channel multiplier,
-    other grouped convolutions; per-group GEMMs are the same BLAS's).
+    a GEMM on the input itself), the compiled depthwise kernel (one input channel per group,
+    any channel multiplier), or numpy per-group code otherwise (other grouped convolutions; their
+    per-group GEMMs are the same BLAS's).
     """
 
     def __init__(self, attrs, params):
@@ -41,10 +41,9 @@ class Conv2d(Op):
                                    f"{(self.window.kh, self.window.kw)} and {self.groups} groups")
         self.in_channels = cg * self.groups
         self.bias = channel_vector(params, "bias", cout) if "bias" in params else None
+        # One input channel per group: the compiled depthwise kernel.
         self.depthwise = cg == 1 and self.groups > 1
-        # One input and one output channel per group: the compiled depthwise kernel.
-        self.native_depthwise = self.depthwise and cout == self.groups
-        self.dw_weights = np.ascontiguousarray(self.weights[:, :, 0, :]) if self.native_depthwise else None
+        self.dw_weights = np.ascontiguousarray(self.weights[:, :, 0, :]) if self.depthwise else None
         self.native_gemm = self.groups == 1
         self.pointwise = (kh, kw) == (1, 1) and not self.window.padded and (self.window.sh, self.window.sw) == (1, 1)
         # Per-group GEMM operands, [K, Cout/groups] each.
@@ -62,24 +61,16 @@ class Conv2d(Op):
     def scratch(self, inputs):
         (x,), out = inputs, self.infer(inputs)[0]
         n, oh, ow, cout = out.shape
-        if self.native_depthwise or (self.native_gemm and self.pointwise):
+        if self.depthwise or (self.native_gemm and self.pointwise):
             return []
         k = self.gemm_weights[0].shape[0]
         if self.native_gemm:
             return [TensorSpec((n, oh, ow, k), F32)]
         bufs = [TensorSpec(self.window.padded_shape(x), F32)] if self.window.padded else []
-        if self.depthwise:
-            mult = cout // self.in_channels
-            if mult > 1:
-                bufs.append(TensorSpec(self.window.padded_shape(x)[:3] + (cout,), F32))
-            bufs.append(TensorSpec(out.shape, F32))
-        else:
-            bufs.append(TensorSpec((n, oh, ow, k), F32))
-            bufs.append(TensorSpec((n * oh * ow, cout // self.groups), F32))
-        return bufs
+        return bufs + [TensorSpec((n, oh, ow, k), F32), TensorSpec((n * oh * ow, cout // self.groups), F32)]
 
     def can_fuse_relu(self, inputs):
-        return self.native_depthwise or self.native_gemm
+        return self.depthwise or self.native_gemm
 
     def bind_relu(self, ins, outs, scratch):
         return self.bind(ins, outs, scratch, relu=True)
@@ -87,7 +78,7 @@ class Conv2d(Op):
     def bind(self, ins, outs, scratch, relu=False):
         x, out = ins[0], outs[0]
         nt = self.num_threads
-        if self.native_depthwise:
+        if self.depthwise:
             return _backend.bind_depthwise2d(x, self.dw_weights, self.bias, out, window=self.window, relu=relu,
                                              num_threads=nt)
         if self.native_gemm and self.pointwise:
@@ -104,10 +95,7 @@ class Conv2d(Op):
         scratch = list(scratch)
         if self.window.padded:
             x = self.window.fill_padded(x, scratch.pop(0))
-        if self.depthwise:
-            self._depthwise(x, out, scratch)
-        else:
-            self._grouped_gemm(x, out, scratch)
+        self._grouped_gemm(x, out, scratch)
         if self.bias is not None:
             np.add(out, self.bias, out=out)
 
@@ -125,22 +113,6 @@ class Conv2d(Op):
             _backend.bind_gemm(col.reshape(-1, col.shape[3]), w, None, group_out, relu=False,
                                num_threads=self.num_threads)()
             np.copyto(flat_out[:, g * og:(g + 1) * og], group_out)
-
-    def _depthwise(self, x, out, scratch):
-        _, oh, ow, cout = out.shape
-        mult = cout // self.in_channels
-        if mult > 1:
-            wide = scratch.pop(0)
-            np.copyto(wide.reshape(wide.shape[:3] + (self.in_channels, mult)), x[..., None])
-            x = wide
-        tmp = scratch[0]
-        for ky, kx, view in self.window.taps(x, oh, ow):
-            w = self.weights[ky, kx, 0]
-            if ky == 0 and kx == 0:
-                np.multiply(view, w, out=out)
-            else:
-                np.multiply(view, w, out=tmp)
-                np.add(out, tmp, out=out)
 
 
 @register("dense")

@@ -129,7 +129,8 @@ class Softmax(Op):
 
 
 class _ChannelMap(Op):
-    """A map of the channel axis, run by the compiled ``float_channel_map`` kernel."""
+    """A map of the channel axis, run by the compiled ``float_channel_map`` kernel; a following
+    add of a same-shape value (the ReshapeAdd's add) runs in the same pass."""
 
     map_kind: ClassVar[int]
 
@@ -148,6 +149,12 @@ class _ChannelMap(Op):
 
     def bind(self, ins, outs, scratch):
         return _backend.bind_channel_map(ins[0], outs[0], self.map_kind, num_threads=self.num_threads)
+
+    def can_fuse_add(self, inputs):
+        return True
+
+    def bind_residual(self, ins, outs, scratch, residual):
+        return _backend.bind_channel_map(ins[0], outs[0], self.map_kind, residual, num_threads=self.num_threads)
 
 
 @register("channel_tile")
