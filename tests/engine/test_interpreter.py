@@ -199,6 +199,33 @@ def test_reshape_add_fuses_the_add_into_the_channel_map():
 
 
 @pytest.mark.parametrize("gate_first", [False, True])
+def test_se_gate_then_scale_shift_is_one_pass(isa, gate_first, monkeypatch):
+    """PokeBNN's SE gate mul followed by its BatchNorm (scale_shift) runs as one pass of the
+    per-channel kernel; the result equals the two ops run apart, bit for bit."""
+    from pocketbnn.engine import Graph, InputSpec, Node
+    from pocketbnn.engine.ops.base import Op
+    rng = np.random.default_rng(6)
+    graph = Graph([InputSpec("x", (2, 5, 4, 6))], [
+        Node("gap", "global_avgpool", ["x"], ["g0"], {"keepdims": True}),
+        Node("sig", "hardsigmoid", ["g0"], ["g"]),
+        Node("se", "mul", ["g", "x"] if gate_first else ["x", "g"], ["m"]),
+        Node("bn", "scale_shift", ["m"], ["y"], {"channels": 6},
+             {"scale": rng.standard_normal(6).astype(np.float32), "shift": rng.standard_normal(6).astype(np.float32)}),
+    ], ["y"], {"name": "se_bn"})
+    x = rng.standard_normal((2, 5, 4, 6)).astype(np.float32)
+    fused = engine.from_bytes(engine.to_bytes(graph))
+    assert [s.node_name for s in fused._plan((x.shape,)).steps if s.fused] == ["bn"]
+    got = fused.run(x)
+    monkeypatch.setattr(type(fused.ops[2]), "can_fuse_scale_shift", Op.can_fuse_scale_shift)
+    plain = engine.from_bytes(engine.to_bytes(graph))
+    assert not any(s.fused for s in plain._plan((x.shape,)).steps)
+    np.testing.assert_array_equal(got, plain.run(x))
+    g = np.clip(x.astype(np.float64).mean(axis=(1, 2), keepdims=True) + 3, 0, 6) / 6
+    np.testing.assert_allclose(got, x * g * graph.nodes[3].params["scale"] + graph.nodes[3].params["shift"],
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("gate_first", [False, True])
 def test_se_gate_mul_matches_numpy(gate_first):
     """An SE gate [N,1,1,C] times its [N,H,W,C] map (the compiled per-image path), either
     operand order, and a plain broadcast mul (numpy's path), against numpy."""

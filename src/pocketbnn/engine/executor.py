@@ -37,6 +37,8 @@ class _Step:
     outputs: list[int]
     scratch: list[TensorSpec]
     relu_into: int | None = None   # fused with the next step, a ReLU: write its output directly
+    affine_into: int | None = None  # fused with the next step, a scale_shift: write its output,
+    affine: Op | None = None        # applying that op's scale and shift in the kernel
     add_into: int | None = None    # fused with the next step, an add: write its output directly,
     residual: int | None = None    # adding this value (the add's other input) in the kernel
     fused: bool = False            # a ReLU or add done by the previous step: nothing to run
@@ -84,6 +86,7 @@ class _Plan:
         self.outputs = [self.index[v] for v in graph.outputs]
         self._fuse_residual_adds()
         self._fuse_relus()
+        self._fuse_scale_shifts()
         self._assign_arenas()
         self.nbytes = sum(self.arena_bytes) + sum(s.nbytes for step in self.steps for s in step.scratch)
         self._pool: list[tuple[list, list]] = []
@@ -99,7 +102,7 @@ class _Plan:
         outputs = set(self.outputs)
         for a, b in zip(self.steps, self.steps[1:]):
             if (not a.fused and not b.fused and a.relu_into is None and a.add_into is None
-                    and len(a.outputs) == 1 and a.outputs[0] in b.inputs
+                    and a.affine_into is None and len(a.outputs) == 1 and a.outputs[0] in b.inputs
                     and readers[a.outputs[0]] == 1 and a.outputs[0] not in outputs):
                 yield a, b, a.outputs[0]
 
@@ -125,6 +128,14 @@ class _Plan:
         for a, b, x in self._fusable_pairs():
             if self._relu_fuses(a, b, x):
                 a.relu_into, b.fused = b.outputs[0], True
+
+    def _fuse_scale_shifts(self) -> None:
+        """A scale_shift whose input is made by the step just before it (an op with a
+        ``bind_scale_shift``: an SE gate's mul, itself the per-channel kernel) and read by nothing
+        else is applied in that op's kernel: PokeBNN's gate then BatchNorm in one pass."""
+        for a, b, x in self._fusable_pairs():
+            if b.op.name == "scale_shift" and a.op.can_fuse_scale_shift([self.value_specs[i] for i in a.inputs]):
+                a.affine_into, a.affine, b.fused = b.outputs[0], b.op, True
 
     def _relu_fuses(self, a: _Step, b: _Step, x: int) -> bool:
         return b.op.name == "relu" and b.inputs == [x] and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])
@@ -160,7 +171,7 @@ class _Plan:
             # A step fused with the next one writes the next one's output too: its values stay
             # reserved until that output has its arena.
             pending |= set(step.reads) | set(step.outputs)
-            if step.relu_into is not None or step.add_into is not None:
+            if step.relu_into is not None or step.add_into is not None or step.affine_into is not None:
                 continue
             for v in pending:
                 if v >= self.num_inputs and v not in outputs and last_use.get(v, -1) <= k:
@@ -198,6 +209,8 @@ class _Plan:
             return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
         if step.add_into is not None:
             return step.op.bind_residual(ins, [env[step.add_into]], scratch, env[step.residual])
+        if step.affine_into is not None:
+            return step.op.bind_scale_shift(ins, [env[step.affine_into]], scratch, step.affine)
         return step.op.bind(ins, [env[i] for i in step.outputs], scratch)
 
     def release(self, workspace: _Workspace) -> None:

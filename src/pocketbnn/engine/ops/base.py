@@ -104,6 +104,16 @@ class Op:
         r"""As :meth:`bind`, with $\max(y, 0)$ applied to the output (if :meth:`can_fuse_relu`)."""
         raise NotImplementedError
 
+    def can_fuse_scale_shift(self, inputs: list[TensorSpec]) -> bool:
+        """Whether :meth:`bind_scale_shift` can apply a following per-channel scale and shift."""
+        return False
+
+    def bind_scale_shift(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray],
+                         affine: Op) -> Callable[[], None]:
+        r"""As :meth:`bind`, with $y \cdot a_c + b_c$ applied to the output, ``a`` and ``b`` being
+        the ``scale`` and ``shift`` of ``affine`` (a scale_shift op; if :meth:`can_fuse_scale_shift`)."""
+        raise NotImplementedError
+
     def can_fuse_add(self, inputs: list[TensorSpec]) -> bool:
         """Whether :meth:`bind_residual` can add a same-shape array to this op's output."""
         return False

@@ -127,9 +127,13 @@ class HardSigmoid(_Unary):
     r"""$y = \min(\max(x + 3, 0), 6) / 6$."""
 
     def run(self, ins, outs, scratch):
-        np.add(ins[0], 3.0, out=outs[0])
-        np.clip(outs[0], 0.0, 6.0, out=outs[0])
-        np.divide(outs[0], 6.0, out=outs[0])
+        # np.maximum / np.minimum: the clip of np.clip, at a fraction of its per-call cost (an SE
+        # gate is a few hundred values, so the call is all there is).
+        out = outs[0]
+        np.add(ins[0], 3.0, out=out)
+        np.maximum(out, 0.0, out=out)
+        np.minimum(out, 6.0, out=out)
+        np.divide(out, 6.0, out=out)
 
 
 @register("sigmoid")
@@ -228,19 +232,36 @@ class Mul(_Binary):
 
     def bind(self, ins, outs, scratch):
         a, b, out = ins[0], ins[1], outs[0]
-        x, gate = (b, a) if _is_gate(a, b) else (a, b)
-        if not _is_gate(gate, x) or x.shape != out.shape:
+        x, gate = (b, a) if _is_gate(a.shape, b.shape) else (a, b)
+        if not _is_gate(gate.shape, x.shape) or x.shape != out.shape:
             return partial(np.multiply, a, b, out=out)
         ones, zeros = _identity(x.shape[-1])
-        calls = [_backend.bind_channel_affine(x[n], out[n], gate[n, 0, 0], zeros, ones, ones, zeros,
+        return self._bind_gate(x, gate, out, ones, zeros)
+
+    def can_fuse_scale_shift(self, inputs):
+        a, b = inputs[0].shape, inputs[1].shape
+        return _is_gate(a, b) or _is_gate(b, a)
+
+    def bind_scale_shift(self, ins, outs, scratch, affine):
+        r"""$(x g_c) a_c + b_c$, with $a, b$ the scale and shift of ``affine``: one pass, rounded
+        as the two ops apart (the kernel's $z = x g$, then $z a + b$)."""
+        a, b = ins
+        x, gate = (b, a) if _is_gate(a.shape, b.shape) else (a, b)
+        return self._bind_gate(x, gate, outs[0], affine.scale, affine.shift)
+
+    def _bind_gate(self, x, gate, out, slope, post):
+        r"""Per image n, the per-channel kernel with the image's gate as its scale:
+        $z = x\, g_n$, then $z \cdot slope + post$."""
+        _, zeros = _identity(x.shape[-1])
+        calls = [_backend.bind_channel_affine(x[n], out[n], gate[n, 0, 0], zeros, slope, slope, post,
                                               num_threads=self.num_threads)
                  for n in range(x.shape[0])]
         return calls[0] if len(calls) == 1 else partial(_run_all, calls)
 
 
-def _is_gate(gate: np.ndarray, x: np.ndarray) -> bool:
-    """``gate`` is ``[N,1,1,C]`` for the ``[N,H,W,C]`` map ``x``."""
-    return gate.ndim == x.ndim == 4 and gate.shape == (x.shape[0], 1, 1, x.shape[3])
+def _is_gate(gate: tuple[int, ...], x: tuple[int, ...]) -> bool:
+    """Shape ``gate`` is ``[N,1,1,C]`` for the ``[N,H,W,C]`` map shape ``x``."""
+    return len(gate) == len(x) == 4 and gate == (x[0], 1, 1, x[3])
 
 
 def _run_all(calls) -> None:
