@@ -143,7 +143,7 @@ def markdown(records: list[dict], threads: list[int], command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="quicknet-small,quicknet,quicknet-large,birealnet-18,reactnet-a")
+    parser.add_argument("--models", default="quicknet-small,quicknet,quicknet-large,birealnet-18,reactnet-a,pokebnn-1.0x")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--json", default="benchmarks/results/models.json")
