@@ -29,6 +29,7 @@ struct unpack_i8 { using Fn = UnpackI8Fn; };
 struct bconv2d { using Fn = Bconv2dFn; };
 struct bmaxpool { using Fn = BmaxpoolFn; };
 struct float_depthwise2d { using Fn = FloatDepthwiseFn; };
+struct float_direct_conv2d { using Fn = FloatDirectConvFn; };
 struct float_pool2d { using Fn = FloatPoolFn; };
 struct float_im2col { using Fn = FloatIm2colFn; };
 struct float_channel_affine { using Fn = FloatChannelAffineFn; };

@@ -1,8 +1,9 @@
 // Float ops of the engine on NHWC float32 (the float layers around the binary kernels):
-// depthwise convolution, max / average pooling, im2col for float GEMM, per-channel affine with
-// a two-slope activation, element-wise add, channel maps (PokeBNN's ReshapeAdd). Plain loops over the channel axis, written so the
-// compiler vectorizes them; compiled once per ISA (kernels.inc) and picked by the dispatch
-// table like the binary kernels. Float GEMM itself is a BLAS's (gemm.h).
+// direct and depthwise convolution, max / average pooling, im2col for float GEMM, per-channel
+// affine with a two-slope activation, element-wise add, channel maps (PokeBNN's ReshapeAdd).
+// Plain loops over the channel axis, written so the compiler vectorizes them (the direct
+// convolution's register tile in GCC vector types); compiled once per ISA (kernels.inc) and
+// picked by the dispatch table like the binary kernels. Float GEMM itself is a BLAS's (gemm.h).
 //
 // Geometry (all ops with a window): output pixel (oy, ox) reads input rows
 // iy = oy * stride_h - pad_top + ky * dilation_h and columns ix likewise; taps outside the image
@@ -37,6 +38,25 @@ struct DepthwiseArgs {
   int num_threads = 1;
 };
 using FloatDepthwiseFn = void (*)(const DepthwiseArgs&);
+
+// Direct convolution, for short reductions K = kh * kw * channels (a stem on RGB input, a 1x1
+// conv of few channels), where im2col + sgemm spends more on packing than on multiply-adds:
+//   y[n,oy,ox,o] = bias[o] + sum_{ky,kx,c} x[n,iy,ix,c] * w[ky,kx,c,o], then max(y, 0) if relu,
+// for o < out_channels. weights: packed in blocks of kDirectBlock output channels,
+// [ceil(out_channels / kDirectBlock)][K][kDirectBlock], channels past out_channels zero
+// (k = (ky * kw + kx) * channels + c). bias: out_channels values, or null (0).
+constexpr int kDirectBlock = 16;
+struct DirectConvArgs {
+  FloatWindow g;
+  int out_channels = 0;
+  const float* input = nullptr;
+  const float* weights = nullptr;
+  const float* bias = nullptr;
+  float* output = nullptr;
+  bool relu = false;
+  int num_threads = 1;
+};
+using FloatDirectConvFn = void (*)(const DirectConvArgs&);
 
 // kMax: max over taps inside the image (a window holds at least one);
 // kAvgIncludePad: sum / (kh * kw); kAvgExcludePad: sum / (taps inside the image).
@@ -111,6 +131,7 @@ using FloatChannelMapFn = void (*)(const ChannelMapArgs&);
 
 #define PBNN_FLOAT_OPS_DECLARE                               \
   void float_depthwise2d(const DepthwiseArgs& args);         \
+  void float_direct_conv2d(const DirectConvArgs& args);      \
   void float_pool2d(const FloatPoolArgs& args);              \
   void float_im2col(const Im2colArgs& args);                 \
   void float_channel_affine(const ChannelAffineArgs& args);  \

@@ -346,6 +346,34 @@ void float_depthwise2d(CArray<const float> x, CArray<const float> weights,
   select_ukernel<ops::float_depthwise2d>().fn(a);
 }
 
+void float_direct_conv2d(CArray<const float> x, CArray<const float> weights, CArray<const float> bias,
+                         int kh, int kw, int stride_h, int stride_w, int dilation_h, int dilation_w,
+                         int pad_top, int pad_left, bool relu, CArray<float> out, int num_threads) {
+  require(num_threads >= 1, "num_threads must be >= 1");
+  require(out.ndim() == 4, [&] { return "out must be 4-D, got " + shape_of(out); });
+  DirectConvArgs a;
+  a.g = float_window(x, int(out.shape(1)), int(out.shape(2)), kh, kw, stride_h, stride_w, dilation_h,
+                     dilation_w, pad_top, pad_left);
+  const std::size_t out_channels = out.shape(3), blocks = (out_channels + kDirectBlock - 1) / kDirectBlock;
+  const std::size_t k = std::size_t(kh) * kw * x.shape(3);
+  check_out4(out, x.shape(0), out_channels, "out");
+  require(weights.ndim() == 3 && weights.shape(0) == blocks && weights.shape(1) == k &&
+              weights.shape(2) == std::size_t(kDirectBlock),
+          [&] { return "weights must be packed as (" + std::to_string(blocks) + ", " + std::to_string(k) + ", " +
+                       std::to_string(kDirectBlock) + "), got " + shape_of(weights); });
+  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == out_channels),
+          "bias must have one value per output channel");
+  a.out_channels = int(out_channels);
+  a.input = x.data();
+  a.weights = weights.data();
+  a.bias = bias.is_valid() ? bias.data() : nullptr;
+  a.output = out.data();
+  a.relu = relu;
+  a.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_direct_conv2d>().fn(a);
+}
+
 void float_pool2d(CArray<const float> x, int mode, int kh, int kw, int stride_h, int stride_w,
                   int dilation_h, int dilation_w, int pad_top, int pad_left, CArray<float> out,
                   int num_threads) {
@@ -568,6 +596,9 @@ NB_MODULE(_core, m) {
   m.def("float_depthwise2d", &float_depthwise2d, "x"_a, "weights"_a, "bias"_a.none(),
         "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a,
         "relu"_a, "out"_a, "num_threads"_a);
+  m.def("float_direct_conv2d", &float_direct_conv2d, "x"_a, "weights"_a, "bias"_a.none(), "kh"_a, "kw"_a,
+        "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "relu"_a,
+        "out"_a, "num_threads"_a);
   m.def("float_pool2d", &float_pool2d, "x"_a, "mode"_a, "kh"_a, "kw"_a, "stride_h"_a,
         "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "out"_a,
         "num_threads"_a);

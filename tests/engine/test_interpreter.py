@@ -5,6 +5,7 @@ import pytest
 
 from engine_graphs import small_graph
 from pocketbnn import engine
+from pocketbnn.engine.ops.float_conv import DIRECT_MAX_K
 from references import conv2d_pm1_numpy
 
 
@@ -157,10 +158,11 @@ def test_residual_add_fusion_matches_unfused_run(seed, monkeypatch):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-4)
 
 
-@pytest.mark.parametrize("groups, cin, cout", [(1, 6, 8), (6, 6, 6), (6, 6, 12), (4, 4, 12), (3, 6, 9)])
+@pytest.mark.parametrize("groups, cin, cout", [(1, 6, 8), (1, 32, 8), (6, 6, 6), (6, 6, 12), (4, 4, 12), (3, 6, 9)])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_float_conv_groups_match_numpy(groups, cin, cout, threads):
-    """conv2d by every path: im2col GEMM, depthwise (channel multiplier 1, 2, 3; compiled), other
+    """conv2d by every path: direct (reduction 3 * 3 * 6 <= DIRECT_MAX_K), im2col GEMM (3 * 3 * 32
+    above it), depthwise (channel multiplier 1, 2, 3; compiled), other
     groups (numpy per-group GEMMs), zero padding, against a float64 convolution."""
     from pocketbnn.engine import Graph, InputSpec, Node
     rng = np.random.default_rng(groups * cout)
@@ -170,7 +172,10 @@ def test_float_conv_groups_match_numpy(groups, cin, cout, threads):
         Node("conv", "conv2d", ["x"], ["y"], {"kernel": [3, 3], "pads": [1, 1, 1, 1], "groups": groups},
              {"weights": np.ascontiguousarray(w_ohwi.transpose(1, 2, 3, 0)), "bias": bias})], ["y"], {"name": "conv"})
     x = rng.standard_normal((2, 7, 6, cin)).astype(np.float32)
-    got = engine.from_bytes(engine.to_bytes(graph), num_threads=threads).run(x)
+    interp = engine.from_bytes(engine.to_bytes(graph), num_threads=threads)
+    got = interp.run(x)
+    conv = interp._plan((x.shape,)).steps[0].op
+    assert conv._direct(got.shape) == (groups == 1 and 9 * cin <= DIRECT_MAX_K)
     want = conv2d_pm1_numpy(x, w_ohwi, padding="same", pad_value=0.0, groups=groups) + bias
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 

@@ -134,6 +134,79 @@ def test_conv_gemm(isa, batch, height, width, channels, kernel, stride, dilation
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4 * np.sqrt(k))
 
 
+def _direct_conv(x, w, bias, kernel, stride, dilation, pads, relu, threads):
+    """Runs float_direct_conv2d with HWIO ``w`` packed as the engine packs it."""
+    from pocketbnn.engine.ops._backend import pack_direct_weights
+
+    oh, ow = _out_hw(x.shape[1], x.shape[2], kernel, stride, dilation, pads)
+    out = np.full((x.shape[0], oh, ow, w.shape[3]), np.nan, np.float32)
+    _core.float_direct_conv2d(x, pack_direct_weights(w), bias, *_window_args(kernel, stride, dilation, pads),
+                              relu, out, threads)
+    return out
+
+
+def _conv_reference(x, w, bias, kernel, stride, dilation, pads, relu):
+    """float64 convolution through im2col columns (zero padding)."""
+    oh, ow = _out_hw(x.shape[1], x.shape[2], kernel, stride, dilation, pads)
+    cols = np.concatenate([v for _, _, v in _taps(x, kernel, stride, dilation, pads, oh, ow, 0.0)], axis=-1)
+    want = cols.astype(np.float64) @ w.reshape(-1, w.shape[3]) + (0 if bias is None else bias)
+    return np.maximum(want, 0) if relu else want
+
+
+@settings(max_examples=120, deadline=None)
+@given(batch=st.integers(1, 2), height=st.integers(1, 6), width=st.integers(1, 40), channels=st.integers(1, 12),
+       kernel=st.tuples(st.integers(1, 7), st.integers(1, 7)), stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+       dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+       pads=st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)),
+       out_c=st.integers(1, 40), relu=st.booleans(), with_bias=st.booleans(), threads=st.sampled_from([1, 2, 3]),
+       seed=st.integers(0, 2**32 - 1))
+def test_direct_conv2d(isa, batch, height, width, channels, kernel, stride, dilation, pads, out_c, relu, with_bias,
+                       threads, seed):
+    """Rows wide enough for whole register tiles (up to 12 pixels) and their remainders, border
+    pixels, windows partly or wholly in the padding, and output channels across 16-wide blocks."""
+    oh, ow = _out_hw(height, width, kernel, stride, dilation, pads)
+    if oh < 1 or ow < 1:
+        return
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, height, width, channels)).astype(np.float32)
+    w = rng.standard_normal((kernel[0], kernel[1], channels, out_c)).astype(np.float32)
+    bias = rng.standard_normal(out_c).astype(np.float32) if with_bias else None
+    want = _conv_reference(x, w, bias, kernel, stride, dilation, pads, relu)
+    got = _direct_conv(x, w, bias, kernel, stride, dilation, pads, relu, threads)
+    k = kernel[0] * kernel[1] * channels
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("size, channels, out_c, kernel, stride, pad", [
+    (64, 3, 16, 3, 2, 1),    # QuickNet's stem (at 224: 112x112x16)
+    (64, 3, 64, 7, 2, 3),    # Bi-Real / ResNet's stem
+    (17, 64, 128, 1, 1, 0),  # a pointwise conv: all pixels one row of tiles
+    (9, 40, 24, 3, 1, 1),
+])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_direct_conv2d_layers(isa, size, channels, out_c, kernel, stride, pad, threads):
+    rng = np.random.default_rng(size + channels)
+    x = rng.standard_normal((2, size, size, channels)).astype(np.float32)
+    w = rng.standard_normal((kernel, kernel, channels, out_c)).astype(np.float32)
+    bias = rng.standard_normal(out_c).astype(np.float32)
+    args = ((kernel, kernel), (stride, stride), (1, 1), (pad,) * 4)
+    got = _direct_conv(x, w, bias, *args, relu=True, threads=threads)
+    want = _conv_reference(x, w, bias, *args, relu=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.sqrt(kernel * kernel * channels))
+
+
+def test_direct_conv2d_errors():
+    x = np.zeros((1, 8, 8, 3), np.float32)
+    out = np.zeros((1, 8, 8, 20), np.float32)
+    with pytest.raises(ValueError, match=r"weights must be packed as \(2, 27, 16\)"):
+        _core.float_direct_conv2d(x, np.zeros((1, 27, 16), np.float32), None, 3, 3, 1, 1, 1, 1, 1, 1, False, out, 1)
+    with pytest.raises(ValueError, match="one value per output channel"):
+        _core.float_direct_conv2d(x, np.zeros((2, 27, 16), np.float32), np.zeros(16, np.float32), 3, 3, 1, 1, 1,
+                                  1, 1, 1, False, out, 1)
+    with pytest.raises(ValueError, match="num_threads"):
+        _core.float_direct_conv2d(x, np.zeros((2, 27, 16), np.float32), None, 3, 3, 1, 1, 1, 1, 1, 1, False, out, 0)
+
+
 @pytest.mark.parametrize("m", [1, 2, 3, 4, 5])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("with_bias", [False, True])

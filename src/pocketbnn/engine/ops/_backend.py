@@ -73,6 +73,26 @@ def bind_depthwise2d(x, weights, bias, out, *, window, relu, num_threads):
                    window.top, window.left, relu, out, num_threads)
 
 
+# Output channels per block of the direct convolution's packed weights (kDirectBlock).
+DIRECT_BLOCK = 16
+
+
+def pack_direct_weights(weights: np.ndarray) -> np.ndarray:
+    """HWIO ``[kh, kw, C, O]`` weights as the direct convolution reads them:
+    ``[ceil(O / 16), kh * kw * C, 16]``, output channels past ``O`` zero."""
+    kh, kw, c, o = weights.shape
+    blocks = -(-o // DIRECT_BLOCK)
+    flat = np.zeros((kh * kw * c, blocks * DIRECT_BLOCK), np.float32)
+    flat[:, :o] = weights.reshape(-1, o)
+    return np.ascontiguousarray(flat.reshape(-1, blocks, DIRECT_BLOCK).transpose(1, 0, 2))
+
+
+def bind_direct_conv2d(x, packed, bias, out, *, window, relu, num_threads):
+    """Direct convolution (no im2col, no GEMM) with ``pack_direct_weights``' weights, zero
+    padding, optional fused ReLU."""
+    return partial(_core.float_direct_conv2d, x, packed, bias, *_geometry(window), relu, out, num_threads)
+
+
 def bind_pool2d(x, out, *, mode, window, num_threads):
     return partial(_core.float_pool2d, x, mode, *_geometry(window), out, num_threads)
 

@@ -1,5 +1,6 @@
 """Float convolution and dense layers on NHWC float32: im2col + BLAS GEMM (OpenBLAS's sgemm,
-scheduled over row bands by the compiled core, bias and ReLU fused).
+scheduled over row bands by the compiled core, bias and ReLU fused), or a direct convolution
+for short reductions.
 
 Weights are HWIO for convolutions, ``[kh, kw, Cin/groups, Cout]``, and ``[in, out]`` for dense,
 float32 or int8 codes with a per-output-channel scale (see ``base.float_weights``).
@@ -17,15 +18,26 @@ from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_int, channel_ve
                                        register)
 from pocketbnn.engine.ops.window import Window
 
+# Reductions (kh * kw * in_channels) up to this long run as a direct convolution: a network's
+# stem on RGB input (K = 27 or 147) and its thin 1x1 convs, where packing the im2col matrix and
+# B costs sgemm more than the multiply-adds. On the Zen 3 VM (batch 1, one thread) the direct
+# kernel took 0.15 ms for QuickNet's 3x3 stem where im2col + OpenBLAS took 0.46 ms, 2.7 ms for
+# Bi-Real's 7x7 stem against 3.5 ms, and 1.1-1.3x less for 1x1 convs of 16-256 input channels.
+# Longer reductions stay with the BLAS.
+DIRECT_MAX_K = 256
+# Products of this many output pixels or fewer stay with the BLAS (sgemv, csrc/float_ops/gemm.h).
+DIRECT_MIN_PIXELS = 4
+
 
 @register("conv2d")
 class Conv2d(Op):
     r"""$y[n,oy,ox,o] = b_o + \sum_{ky,kx,i} x_{pad}[n, oy s_h + ky d_h, ox s_w + kx d_w, g(o) C_g + i]
     \, w[ky,kx,i,o]$, zero padding, ``groups`` channel groups of $C_g$ inputs each.
 
-    Runs as one GEMM over im2col columns (groups = 1: the compiled core makes the columns band by
-    band and multiplies each band while it is in cache; a 1x1 stride-1 unpadded convolution is
-    a GEMM on the input itself), the compiled depthwise kernel (one input channel per group,
+    Runs as the compiled direct convolution (groups = 1, a reduction ``kh * kw * C`` of at most
+    ``DIRECT_MAX_K``), one GEMM over im2col columns (other groups = 1 convolutions: the compiled
+    core makes the columns band by band and multiplies each band while it is in cache; a 1x1
+    stride-1 unpadded convolution is a GEMM on the input itself), the compiled depthwise kernel (one input channel per group,
     any channel multiplier), or numpy per-group code otherwise (other grouped convolutions; their
     per-group GEMMs are the same BLAS's).
     """
@@ -46,6 +58,8 @@ class Conv2d(Op):
         self.dw_weights = np.ascontiguousarray(self.weights[:, :, 0, :]) if self.depthwise else None
         self.native_gemm = self.groups == 1
         self.pointwise = (kh, kw) == (1, 1) and not self.window.padded and (self.window.sh, self.window.sw) == (1, 1)
+        self.direct_weights = (_backend.pack_direct_weights(self.weights)
+                               if self.native_gemm and kh * kw * cg <= DIRECT_MAX_K else None)
         # Per-group GEMM operands, [K, Cout/groups] each.
         og = cout // self.groups
         self.gemm_weights = [np.ascontiguousarray(self.weights[..., g * og:(g + 1) * og].reshape(-1, og))
@@ -58,10 +72,14 @@ class Conv2d(Op):
             raise ModelFormatError(f"conv2d expects float32 with {self.in_channels} channels, got {inputs[0]}")
         return [TensorSpec((n, oh, ow, self.weights.shape[3]), F32)]
 
+    def _direct(self, out_shape) -> bool:
+        n, oh, ow, _ = out_shape
+        return self.direct_weights is not None and n * oh * ow >= DIRECT_MIN_PIXELS
+
     def scratch(self, inputs):
         (x,), out = inputs, self.infer(inputs)[0]
         n, oh, ow, cout = out.shape
-        if self.depthwise or (self.native_gemm and self.pointwise):
+        if self.depthwise or (self.native_gemm and self.pointwise) or self._direct(out.shape):
             return []
         k = self.gemm_weights[0].shape[0]
         if self.native_gemm:
@@ -81,6 +99,9 @@ class Conv2d(Op):
         if self.depthwise:
             return _backend.bind_depthwise2d(x, self.dw_weights, self.bias, out, window=self.window, relu=relu,
                                              num_threads=nt)
+        if self._direct(out.shape):
+            return _backend.bind_direct_conv2d(x, self.direct_weights, self.bias, out, window=self.window,
+                                               relu=relu, num_threads=nt)
         if self.native_gemm and self.pointwise:
             return _backend.bind_gemm(x.reshape(-1, x.shape[3]), self.gemm_weights[0], self.bias,
                                       out.reshape(-1, out.shape[3]), relu=relu, num_threads=nt)
