@@ -9,6 +9,7 @@ from convert_helpers import assert_matches, run_engine, torch_output
 from pocketbnn import converter, quantizers
 from pocketbnn.converter import passes
 from pocketbnn.layers import QuantConv2d, QuantLinear
+from pocketbnn.engine.ops.base import int4_codes
 
 
 def _binary_conv(cin, cout, **kwargs):
@@ -109,6 +110,22 @@ def test_int8_weights_are_stored_quantized():
     graph = _check(model, torch.randn(2, 3, 6, 6), ["conv2d"])
     assert graph.nodes[0].params["weights"].dtype == np.int8
     assert np.abs(graph.nodes[0].params["weights"]).max() == 127
+
+
+@pytest.mark.parametrize("out_channels", [7, 8])
+def test_int4_weights_are_stored_two_per_byte(out_channels):
+    """PokeBNN's 4-bit layers: codes two per byte (half the bytes of int8), the engine's output
+    unchanged; an odd channel count leaves half of the last byte empty."""
+    q = quantizers.IntQuantizer(4, bound=quantizers.MaxAbsWeightBound())
+    model = nn.Sequential(QuantConv2d(3, out_channels, 3, weight_quantizer=q), nn.BatchNorm2d(out_channels))
+    _randomize_bn(model)
+    graph = _check(model, torch.randn(2, 3, 6, 6), ["conv2d"])
+    params = graph.nodes[0].params
+    assert params["weights"].dtype == np.uint8
+    assert params["weights"].shape == (3, 3, 3, (out_channels + 1) // 2)
+    assert params["weights_scale"].shape == (out_channels,)
+    codes = int4_codes(params["weights"], out_channels)
+    assert np.abs(codes).max() == 7
 
 
 def test_each_pass_keeps_the_function():

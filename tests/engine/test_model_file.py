@@ -6,7 +6,8 @@ import safetensors.numpy
 
 from engine_graphs import small_graph
 from pocketbnn import engine
-from pocketbnn.engine import ModelFormatError, model_file
+from pocketbnn.engine import Graph, InputSpec, ModelFormatError, Node, model_file
+from pocketbnn.engine.ops.base import int4_codes, int4_pairs
 
 
 def test_round_trip_keeps_graph_and_tensors_bit_exact(tmp_path):
@@ -51,6 +52,42 @@ def test_tensor_section_is_a_valid_safetensors_file():
 def test_malformed_files_raise_format_error_naming_the_problem(mutate, message):
     with pytest.raises(ModelFormatError, match=message):
         engine.from_bytes(mutate(engine.to_bytes(small_graph())))
+
+
+def test_version_1_files_still_load():
+    blob = engine.to_bytes(small_graph())
+    old = blob[:8] + struct.pack("<I", 1) + blob[12:]
+    x = np.random.default_rng(0).standard_normal(small_graph().inputs[0].shape).astype(np.float32)
+    np.testing.assert_array_equal(engine.from_bytes(old).run(x), engine.from_bytes(blob).run(x))
+
+
+@pytest.mark.parametrize("channels", [1, 2, 7, 16])
+def test_int4_pairs_round_trip(channels):
+    codes = np.random.default_rng(channels).integers(-8, 8, (3, 5, channels)).astype(np.int8)
+    pairs = int4_pairs(codes)
+    assert pairs.dtype == np.uint8 and pairs.shape == (3, 5, (channels + 1) // 2)
+    np.testing.assert_array_equal(int4_codes(pairs, channels), codes)
+
+
+def _int4_dense(weights, scale):
+    return Graph([InputSpec("x", (2, 6))], [Node("fc", "dense", ["x"], ["y"], {}, {"weights": weights,
+                                                                                "weights_scale": scale})],
+                 ["y"], {"name": "int4"})
+
+
+def test_int4_weights_run_as_codes_times_scale():
+    rng = np.random.default_rng(1)
+    codes = rng.integers(-7, 8, (6, 5)).astype(np.int8)
+    scale = rng.uniform(0.1, 1, 5).astype(np.float32)
+    x = rng.standard_normal((2, 6)).astype(np.float32)
+    got = engine.from_bytes(engine.to_bytes(_int4_dense(int4_pairs(codes), scale))).run(x)
+    np.testing.assert_allclose(got, x @ (codes * scale), rtol=1e-5, atol=1e-5)
+
+
+def test_int4_weights_of_the_wrong_width_are_a_format_error():
+    scale = np.ones(5, np.float32)
+    with pytest.raises(ModelFormatError, match="2 bytes of 4-bit codes per row for 5 channels"):
+        engine.from_bytes(engine.to_bytes(_int4_dense(np.zeros((6, 2), np.uint8), scale)))
 
 
 def test_inconsistent_graph_is_rejected_at_load():

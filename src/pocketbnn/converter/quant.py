@@ -6,8 +6,9 @@ $a = 0.5/s$ for PokeBNN's $\pm B/2$); an ``IntQuantizer`` with b > 1 bits become
 with the per-channel scale $s = Q/(B + \epsilon)$ computed by torch's own float32 arithmetic.
 
 Weights are the values the layer's op uses, ``layer.quantized_weight()``. Weights of 2 to 8
-bits that are integer multiples of a per-output-channel step are stored as int8 codes and the
-step (``weights`` + ``weights_scale``): $w = q\,\Delta_o$, $\Delta_o = \max|w_o| / (2^{b-1}-1)$.
+bits that are integer multiples of a per-output-channel step are stored as codes and the step
+(``weights`` + ``weights_scale``): $w = q\,\Delta_o$, $\Delta_o = \max|w_o| / (2^{b-1}-1)$; codes
+of up to 4 bits two per byte (``int4_pairs``), wider ones as int8.
 Binary weights stay float ($\pm s_o$) until the binarize pass packs them.
 """
 
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from pocketbnn import activations, quantizers
 from pocketbnn.converter.errors import ConversionError
 from pocketbnn.converter.lower import Lowering, Value
+from pocketbnn.engine.ops.base import int4_pairs
 
 _SIGN_QUANTIZERS = (quantizers.SteSign, quantizers.ApproxSign, quantizers.SwishSign)
 
@@ -71,7 +73,7 @@ def weight_params(layer: nn.Module, weight: Tensor, out_axis_last: np.ndarray) -
     if 2 <= bits <= 8:
         codes, step = _int_codes(out_axis_last, bits)
         if codes is not None:
-            return {"weights": codes, "weights_scale": step}
+            return {"weights": int4_pairs(codes) if bits <= 4 else codes, "weights_scale": step}
     return {"weights": out_axis_last.astype(np.float32)}
 
 

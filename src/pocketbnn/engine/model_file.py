@@ -10,7 +10,9 @@ Layout (all integers little-endian)::
     then                 a safetensors section: u64 header length, JSON header, data buffer
 
 Version 1 fixes the bit convention of packed tensors: values packed along the last axis into
-64-bit words, LSB first, bit 1 = negative (sign(0) = +1), rows padded with 0 bits. The
+64-bit words, LSB first, bit 1 = negative (sign(0) = +1), rows padded with 0 bits. Version 2
+adds weights of up to 4 bits stored two codes per byte (uint8, ``ops.base.int4_pairs``); the
+engine reads both versions and writes version 2. The
 safetensors section is a valid safetensors file on its own (``safetensors.numpy.load`` reads
 it); tensors are written in decreasing item size, so each one is naturally aligned and reading
 is zero-copy: arrays are read-only views of the file's bytes.
@@ -31,7 +33,8 @@ import numpy as np
 from pocketbnn.engine.errors import ModelFormatError
 
 MAGIC = b"PBNNMODL"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 WORD_BITS = 64
 _PREFIX = struct.Struct("<8sIIQ")
 _MAX_NDIM = 8
@@ -94,8 +97,9 @@ def from_bytes(buffer: bytes | memoryview) -> ModelFile:
     magic, version, word_bits, graph_len = _PREFIX.unpack_from(buffer, 0)
     if magic != MAGIC:
         raise ModelFormatError(f"not a pocketbnn model file (magic {bytes(magic)!r}, expected {MAGIC!r})")
-    if version != FORMAT_VERSION:
-        raise ModelFormatError(f"model file format version {version}; this engine reads version {FORMAT_VERSION}")
+    if version not in _READABLE_VERSIONS:
+        raise ModelFormatError(f"model file format version {version}; this engine reads versions "
+                               f"{', '.join(map(str, _READABLE_VERSIONS))}")
     if word_bits != WORD_BITS:
         raise ModelFormatError(f"model packs bits in {word_bits}-bit words; this engine uses {WORD_BITS}")
     start = _PREFIX.size

@@ -5,7 +5,7 @@ r"""Folding passes after binarization: activations and affine maps into the prod
   ($\max(d\,m, 0) = \max(d, 0)\,m$ for $m > 0$), as LCE fuses ReLU before the BatchNorm.
 * ``fold_scale_shift``: $y = (\ldots)\,a + b$ (BatchNorm, constant mul/add) read only from a
   ``bconv2d`` (float out): $m' = m a$, $b' = b a + b_{ss}$; from a ``conv2d`` / ``dense``:
-  $W' = W a$ per output channel (int8 weights: the step), $b' = b a + b_{ss}$; from another
+  $W' = W a$ per output channel (quantized weights: the step), $b' = b a + b_{ss}$; from another
   ``scale_shift``: composed.
 """
 
@@ -57,7 +57,7 @@ def _fold_into(src, ss) -> bool:
         p["bias"] = (_vec(p, "bias", 0.0, n) * a + b).astype(np.float32)
         return True
     if src.op in ("conv2d", "dense"):
-        if p["weights"].dtype == np.int8:
+        if p["weights"].dtype != np.float32:  # quantized codes: scale their steps
             p["weights_scale"] = (_vec(p, "weights_scale", 1.0, n) * a).astype(np.float32)
         else:
             p["weights"] = (p["weights"] * a).astype(np.float32)

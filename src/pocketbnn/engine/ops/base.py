@@ -187,15 +187,38 @@ def channel_vector(params: dict, role: str, channels: int, default: float | None
 def float_weights(params: dict, role: str, ndim: int) -> np.ndarray:
     r"""A float32 weight tensor, stored either as float32 or quantized.
 
-    Quantized storage is ``<role>`` as int8 codes $q$ plus ``<role>_scale`` float32 per output
-    channel (last axis) $s$; the weight used is $w = q \cdot s$, computed once here.
+    Quantized storage is ``<role>`` as codes $q$ plus ``<role>_scale`` float32 per output
+    channel (last axis) $s$; the weight used is $w = q \cdot s$, computed once here. Codes are
+    int8, one per weight, or uint8 holding two 4-bit codes (``int4_pairs``): the last axis then
+    has ``ceil(C / 2)`` bytes for the ``C`` values of ``<role>_scale``.
     """
     array = params.get(role)
-    if array is not None and array.dtype == np.int8:
-        codes = param(params, role, np.int8, ndim=ndim)
-        scale = channel_vector(params, f"{role}_scale", codes.shape[-1])
-        return codes.astype(np.float32) * scale
+    if array is not None and array.dtype in (np.int8, np.uint8):
+        codes = param(params, role, array.dtype, ndim=ndim)
+        scale = param(params, f"{role}_scale", np.float32, ndim=1)
+        if array.dtype == np.uint8:
+            if codes.shape[-1] != (scale.shape[0] + 1) // 2:
+                raise ModelFormatError(f"parameter {role!r}: {codes.shape[-1]} bytes of 4-bit codes per row "
+                                       f"for {scale.shape[0]} channels")
+            codes = int4_codes(codes, scale.shape[0])
+        return codes.astype(np.float32) * channel_vector(params, f"{role}_scale", codes.shape[-1])
     return param(params, role, np.float32, ndim=ndim)
+
+
+def int4_pairs(codes: np.ndarray) -> np.ndarray:
+    """int8 codes in [-8, 7] packed two per byte along the last axis: channel 2j in the low
+    nibble of byte j, 2j + 1 in the high one (two's complement; a last odd channel's high
+    nibble 0)."""
+    if codes.shape[-1] % 2:
+        codes = np.concatenate([codes, np.zeros_like(codes[..., :1])], axis=-1)
+    nibbles = codes.astype(np.uint8) & 0x0F
+    return np.ascontiguousarray(nibbles[..., 0::2] | (nibbles[..., 1::2] << 4))
+
+
+def int4_codes(pairs: np.ndarray, channels: int) -> np.ndarray:
+    """The int8 codes of ``int4_pairs``, ``channels`` of them along the last axis."""
+    nibbles = np.stack([pairs & 0x0F, pairs >> 4], axis=-1).reshape(*pairs.shape[:-1], -1)[..., :channels]
+    return (nibbles.astype(np.int8) ^ 8) - 8
 
 
 def same_rank_4d(spec: TensorSpec, what: str) -> tuple[int, int, int, int]:
