@@ -93,6 +93,19 @@ def test_pool2d(isa, batch, height, width, channels, kernel, stride, dilation, p
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("channels", [7, 16, 40, 256])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("mode", [0, 1])
+def test_global_pool_of_one_image(isa, channels, threads, mode):
+    """One output row (a global pooling of one image, as in an SE block): the channels are split
+    over the threads instead, in slices of whole cache lines."""
+    x = np.random.default_rng(channels).standard_normal((1, 9, 11, channels)).astype(np.float32)
+    out = np.full((1, 1, 1, channels), np.nan, np.float32)
+    _core.float_pool2d(x, mode, 9, 11, 1, 1, 1, 1, 0, 0, out, threads)
+    want = x.max(axis=(1, 2), keepdims=True) if mode == 0 else x.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+
+
 @settings(max_examples=60, deadline=None)
 @given(m=st.integers(1, 700), k=st.integers(1, 80), n=st.integers(1, 90), threads=st.sampled_from([1, 2, 3]),
        relu=st.booleans(), with_bias=st.booleans(), seed=st.integers(0, 2**32 - 1))
