@@ -9,15 +9,23 @@
 namespace pocketbnn::avx2 {
 namespace {
 
-struct Isa {
+// A block's 8 counts: one per 64-bit lane of two vectors.
+struct Acc8 {
+  __m256i lo, hi;
+};
+
+// kEvenOdd: the weights' lanes come in split_nibbles' order, even channels in `lo`, odd ones in
+// `hi`, so the counts (below 2^31, so in the low half of their lanes) interleave into channel
+// order with a shift and an OR; else lo holds channels 0-3 and hi 4-7, put in order by three
+// lane permutes (which compete with the k-loop's lookups for the same two shuffle pipes).
+template <bool kEvenOdd>
+struct IsaT {
   static constexpr int kMR = 4, kNR = 1;
-  struct Acc {
-    __m256i lo, hi;
-  };
+  using Acc = Acc8;
   static Acc zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
-  // The 8 counts as int32, in order: the low halves of the 64-bit lanes (counts never exceed
-  // 2^31).
+  // The 8 counts as int32, in channel order.
   static __m256i counts_i32(const Acc& acc) {
+    if (kEvenOdd) return _mm256_or_si256(acc.lo, _mm256_slli_epi64(acc.hi, 32));
     const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
     return _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(acc.lo, pick),
                                      _mm256_permutevar8x32_epi32(acc.hi, pick), 0x20);
@@ -84,7 +92,7 @@ struct LookupBytes {
 
   // acc[p][b] (+)= the lane sums of k-steps [k0, k1), k1 - k0 <= kByteSteps.
   template <int MR, int NR, bool kAdd>
-  __attribute__((always_inline)) static void steps(Isa::Acc (&acc)[MR][NR], const Word* w, std::size_t block_stride,
+  __attribute__((always_inline)) static void steps(Acc8 (&acc)[MR][NR], const Word* w, std::size_t block_stride,
                                                    const Word* const (&xb)[MR], const std::ptrdiff_t* koff,
                                                    int k0, int k1) {
     __m256i bytes[MR][NR][2];
@@ -136,14 +144,14 @@ struct LookupBytes {
       for (int b = 0; b < NR; ++b) {
         const __m256i lo = _mm256_sad_epu8(bytes[p][b][0], _mm256_setzero_si256());
         const __m256i hi = _mm256_sad_epu8(bytes[p][b][1], _mm256_setzero_si256());
-        acc[p][b] = kAdd ? Isa::Acc{_mm256_add_epi64(acc[p][b].lo, lo), _mm256_add_epi64(acc[p][b].hi, hi)}
-                         : Isa::Acc{lo, hi};
+        acc[p][b] = kAdd ? Acc8{_mm256_add_epi64(acc[p][b].lo, lo), _mm256_add_epi64(acc[p][b].hi, hi)}
+                         : Acc8{lo, hi};
       }
     }
   }
 
   template <class, int MR, int NR>
-  __attribute__((always_inline)) static void run(Isa::Acc (&acc)[MR][NR], const Word* w, std::size_t block_stride,
+  __attribute__((always_inline)) static void run(Acc8 (&acc)[MR][NR], const Word* w, std::size_t block_stride,
                                                  const Word* const (&xb)[MR], const std::ptrdiff_t* koff,
                                                  int k_steps) {
     if (k_steps <= kByteSteps) {  // up to 248 binary inputs per (pixel, channel): one pass
@@ -157,8 +165,11 @@ struct LookupBytes {
   }
 };
 
-constexpr auto kTiles = bconv_tiles<Isa, Isa::kMR, Isa::kNR, LookupBytes<true>>();
-constexpr auto kWholeWeightTiles = bconv_tiles<Isa, Isa::kMR, Isa::kNR, LookupBytes<false>>();
+// Split weights come in split_nibbles' even / odd lane order; whole ones in channel order.
+using SplitIsa = IsaT<true>;
+using WholeIsa = IsaT<false>;
+constexpr auto kTiles = bconv_tiles<SplitIsa, SplitIsa::kMR, SplitIsa::kNR, LookupBytes<true>>();
+constexpr auto kWholeWeightTiles = bconv_tiles<WholeIsa, WholeIsa::kMR, WholeIsa::kNR, LookupBytes<false>>();
 
 // Up to this many output pixels a layer's weights are streamed from memory about once (a
 // batch-1 dense layer: one), and reading their split, twice the bytes, costs more than splitting
@@ -170,8 +181,8 @@ constexpr std::size_t kFewPixels = 8;
 void bconv2d(const Bconv2dArgs& args) {
   const std::size_t pixels = std::size_t(args.batch) * args.out_h * args.out_w;
   const bool split_weights = pixels > kFewPixels;
-  bconv2d_indirect(args, TileKernels{Isa::kMR, Isa::kNR, (split_weights ? kTiles : kWholeWeightTiles).data(), true,
-                                     split_weights});
+  bconv2d_indirect(args, TileKernels{SplitIsa::kMR, SplitIsa::kNR, (split_weights ? kTiles : kWholeWeightTiles).data(),
+                                     true, split_weights});
 }
 
 }  // namespace pocketbnn::avx2

@@ -44,7 +44,9 @@ struct PackedBconvWeights {
   // 2 * popcount(w); what a +1-padded tap contributes, used for the zero-padding correction.
   std::vector<std::int32_t> tap_sums;
   // `data` split into nibbles for tiles that read nibbles (TileKernels::nibble_input): per
-  // k-step of a block, 8 words w & 0x0f.. then 8 words (w >> 4) & 0x0f... Made when packing
+  // k-step of a block, 8 words w & 0x0f.. then 8 words (w >> 4) & 0x0f.., each 8 in the lane
+  // order 0, 2, 4, 6, 1, 3, 5, 7 (the AVX2 tiles' Acc8 halves hold even and odd channels,
+  // avx2.cc). Made when packing
   // if those tiles are the active kernel's (split_nibbles), else empty: the driver then splits
   // per call.
   std::vector<Word> nibbles;

@@ -51,12 +51,15 @@ PackedBconvWeights pack_bconv_weights(const Word* ohwi, int out_c, int kh, int k
 
 std::vector<Word> split_nibbles(const PackedBconvWeights& p) {
   constexpr int L = PackedBconvWeights::kBlockLanes;
+  static_assert(L == 8, "the even / odd lane order is for blocks of 8");
   std::vector<Word> out(2 * p.data.size());
   for (std::size_t step = 0; step < p.data.size() / L; ++step) {
     for (int lane = 0; lane < L; ++lane) {
+      // Even lanes first, then odd: position lane / 2 or 4 + lane / 2.
+      const int at = (lane % 2) * (L / 2) + lane / 2;
       const Word w = p.data[step * L + lane];
-      out[2 * step * L + lane] = low_nibbles(w);
-      out[2 * step * L + L + lane] = high_nibbles(w);
+      out[2 * step * L + at] = low_nibbles(w);
+      out[2 * step * L + L + at] = high_nibbles(w);
     }
   }
   return out;
