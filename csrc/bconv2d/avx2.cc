@@ -20,7 +20,9 @@ struct Acc8 {
 // lane permutes (which compete with the k-loop's lookups for the same two shuffle pipes).
 template <bool kEvenOdd>
 struct IsaT {
-  static constexpr int kMR = 4, kNR = 1;
+  // 3 pixels: the 4-pixel tile's 8 byte accumulators, 4 weight vectors, the table and two
+  // input words outgrow the 16 ymm registers, and GCC spilled 3 accumulators (B 305 -> 284 us).
+  static constexpr int kMR = 3, kNR = 1;
   using Acc = Acc8;
   static Acc zero() { return {_mm256_setzero_si256(), _mm256_setzero_si256()}; }
   // The 8 counts as int32, in channel order.
