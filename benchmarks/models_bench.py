@@ -45,9 +45,13 @@ _DISPATCH_SNIPPET = """
 import json, sys, time, numpy as np
 from pocketbnn import _core, engine
 noop = lambda *a, **k: None
-for f in ("bitpack_f32", "bitpack_f32_padded", "bmaxpool", "float_depthwise2d", "float_pool2d",
-          "float_gemm", "float_conv_gemm", "float_channel_affine", "float_add", "float_channel_map"):
-    setattr(_core, f, noop)
+# Every compiled function a run calls is a kernel; the rest configure, measure or pack at load.
+setup = {"active_isa", "available_isas", "has_blas", "list_ukernels", "measure_binary_peak",
+         "measure_binary_peak_threads", "measure_clock_ghz", "pack_bconv2d_weights",
+         "selected_ukernel", "set_blas", "set_isa"}
+for f in dir(_core):
+    if not f.startswith("_") and f not in setup and callable(getattr(_core, f)) and f[0].islower():
+        setattr(_core, f, noop)
 _core.PreparedBconv2d.run_float = _core.PreparedBconv2d.run_bits = noop
 interp = engine.load(sys.argv[1], num_threads=1)
 x = np.zeros((1, 224, 224, 3), np.float32)
