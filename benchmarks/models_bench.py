@@ -39,7 +39,7 @@ import tempfile  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pocketbnn import _core  # noqa: E402
-from pocketbnn.bench.timing import interleaved, paired_ratio  # noqa: E402
+from pocketbnn.bench.timing import interleaved, machine_info, paired_ratio  # noqa: E402
 
 _DISPATCH_SNIPPET = """
 import json, sys, time, numpy as np
@@ -130,8 +130,10 @@ def markdown(records: list[dict], threads: list[int], command: str) -> str:
     head = ["model", "torch 1t ms (cpu)"] + [f"engine {t}t ms" + (" (cpu)" if t == 1 else "") for t in threads] + \
            ["speedup 1t wall (cpu)"] + ([f"{threads[-1]}t vs {t0}t (machine)"] if len(threads) > 1 else []) + \
            ["outside kernels %", "file MiB", "cost-model MiB"]
-    lines = [f"Command: `{command}`", "", f"Machine: {platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} CPUs, {platform.platform()}", "",
+    info = machine_info()
+    lines = [f"Command: `{command}`", "",
+             f"Machine: {info.get('cpu') or platform.machine()} ({info['cpus']} logical CPUs, load average "
+             f"{info.get('loadavg')}), ISA {_core.active_isa()}, {platform.platform()}, commit {info['commit']}", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
         row = [r["model"], f"{r['torch_ms_1t']:.1f} ({r['torch_cpu_ms_1t']:.1f})"]
@@ -150,18 +152,22 @@ def main() -> None:
     parser.add_argument("--models", default="quicknet-small,quicknet,quicknet-large,birealnet-18,reactnet-a,pokebnn-1.0x")
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--json", default="benchmarks/results/models.json")
-    parser.add_argument("--md", default="benchmarks/results/models.md")
+    parser.add_argument("--json", help="write the records here")
+    parser.add_argument("--md", help="write the markdown table here")
     args = parser.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     records = []
     for name in args.models.split(","):
         records.append(bench(name, threads, args.repeats))
         print(json.dumps({k: v for k, v in records[-1].items() if not k.startswith("by_op")}), flush=True)
-    with open(args.json, "w") as f:
-        json.dump(records, f, indent=1)
-    with open(args.md, "w") as f:
-        f.write(markdown(records, threads, "python " + " ".join(sys.argv)))
+    table = markdown(records, threads, "python " + " ".join(sys.argv))
+    print(table)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(records, f, indent=1)
+    if args.md:
+        with open(args.md, "w") as f:
+            f.write(table)
 
 
 if __name__ == "__main__":
