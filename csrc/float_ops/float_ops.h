@@ -83,18 +83,28 @@ struct Im2colArgs {
 };
 using FloatIm2colFn = void (*)(const Im2colArgs&);
 
-// Over rows x channels, per channel c:
+// One per-channel stage, for channel c:
 //   z = x * scale[c] + shift[c];  z = (z >= 0 ? pos[c] : neg[c]) * z + post[c];
 //   y = min(max(z, lo), hi).
-// Covers BN scale/shift, ReLU, PReLU, DPReLU and RPReLU. All five vectors are required.
-// output may be input (in place); no other overlap.
+// Covers BN scale/shift, ReLU, clamps, PReLU, DPReLU, RPReLU and an SE gate's product (scale =
+// the image's gate). All five vectors are required.
+struct ChannelStage {
+  const float *scale = nullptr, *shift = nullptr, *pos = nullptr, *neg = nullptr, *post = nullptr;
+  float lo = 0, hi = 0;
+};
+
+// Over rows x channels: x = input (+ addend, same layout, if not null), then one or two stages
+// in order (a PReLU then the SE gate that multiplies its output: one pass over memory).
+// output may be input or addend (in place); no other overlap.
 struct ChannelAffineArgs {
+  static constexpr int kMaxStages = 2;
   const float* input = nullptr;
+  const float* addend = nullptr;
   float* output = nullptr;
   std::size_t rows = 0;
   int channels = 0;
-  const float *scale = nullptr, *shift = nullptr, *pos = nullptr, *neg = nullptr, *post = nullptr;
-  float lo = 0, hi = 0;
+  ChannelStage stages[kMaxStages];
+  int num_stages = 1;
   int num_threads = 1;
 };
 using FloatChannelAffineFn = void (*)(const ChannelAffineArgs&);

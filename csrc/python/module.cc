@@ -4,12 +4,14 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
 #include <array>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <type_traits>
 
 #include "bconv2d/bconv2d.h"
@@ -391,31 +393,38 @@ void float_pool2d(CArray<const float> x, int mode, int kh, int kw, int stride_h,
   select_ukernel<ops::float_pool2d>().fn(a);
 }
 
-void float_channel_affine(CArray<const float> x, CArray<const float> scale,
-                          CArray<const float> shift, CArray<const float> pos,
-                          CArray<const float> neg, CArray<const float> post, float lo, float hi,
-                          CArray<float> out, int num_threads) {
+using ChannelStageArrays = std::tuple<CArray<const float>, CArray<const float>, CArray<const float>,
+                                      CArray<const float>, CArray<const float>, float, float>;
+
+void float_channel_affine(CArray<const float> x, CArray<const float> addend,
+                          const std::vector<ChannelStageArrays>& stages, CArray<float> out,
+                          int num_threads) {
   const auto rc = rows_channels(x, "x");
   require(num_threads >= 1, "num_threads must be >= 1");
   require(out.ndim() == x.ndim() && out.size() == x.size() &&
               out.shape(out.ndim() - 1) == rc.channels, "out must have the shape of x");
-  for (const auto* v : {&scale, &shift, &pos, &neg, &post}) {
-    require(v->ndim() == 1 && v->shape(0) == rc.channels,
-              [&] { return "scale, shift, pos, neg and post need one value per channel (" +
-                std::to_string(rc.channels) + ")"; });
+  if (addend.is_valid()) {
+    require(addend.ndim() == x.ndim() && addend.size() == x.size() &&
+                addend.shape(addend.ndim() - 1) == rc.channels, "addend must have the shape of x");
   }
+  require(!stages.empty() && stages.size() <= std::size_t(ChannelAffineArgs::kMaxStages),
+          "stages must hold 1 or 2 (scale, shift, pos, neg, post, lo, hi) tuples");
   ChannelAffineArgs a;
   a.input = x.data();
+  a.addend = addend.is_valid() ? addend.data() : nullptr;
   a.output = out.data();
   a.rows = rc.rows;
   a.channels = int(rc.channels);
-  a.scale = scale.data();
-  a.shift = shift.data();
-  a.pos = pos.data();
-  a.neg = neg.data();
-  a.post = post.data();
-  a.lo = lo;
-  a.hi = hi;
+  a.num_stages = int(stages.size());
+  for (std::size_t i = 0; i < stages.size(); ++i) {
+    const auto& [scale, shift, pos, neg, post, lo, hi] = stages[i];
+    for (const auto* v : {&scale, &shift, &pos, &neg, &post}) {
+      require(v->ndim() == 1 && v->shape(0) == rc.channels,
+              [&] { return "scale, shift, pos, neg and post need one value per channel (" +
+                           std::to_string(rc.channels) + ")"; });
+    }
+    a.stages[i] = ChannelStage{scale.data(), shift.data(), pos.data(), neg.data(), post.data(), lo, hi};
+  }
   a.num_threads = num_threads;
   nb::gil_scoped_release release;
   select_ukernel<ops::float_channel_affine>().fn(a);
@@ -602,8 +611,8 @@ NB_MODULE(_core, m) {
   m.def("float_pool2d", &float_pool2d, "x"_a, "mode"_a, "kh"_a, "kw"_a, "stride_h"_a,
         "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "out"_a,
         "num_threads"_a);
-  m.def("float_channel_affine", &float_channel_affine, "x"_a, "scale"_a, "shift"_a, "pos"_a,
-        "neg"_a, "post"_a, "lo"_a, "hi"_a, "out"_a, "num_threads"_a);
+  m.def("float_channel_affine", &float_channel_affine, "x"_a, "addend"_a.none(), "stages"_a, "out"_a,
+        "num_threads"_a);
   m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);
   m.def("float_channel_map", &float_channel_map, "x"_a, "map"_a, "residual"_a.none(), "out"_a, "num_threads"_a);
   m.def("float_gemm", &float_gemm_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "relu"_a,

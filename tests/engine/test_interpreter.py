@@ -5,6 +5,7 @@ import pytest
 
 from engine_graphs import small_graph
 from pocketbnn import engine
+from pocketbnn.engine import executor
 from pocketbnn.engine.ops.float_conv import DIRECT_MAX_K
 from references import conv2d_pm1_numpy
 
@@ -108,6 +109,7 @@ def test_relu_fusion_matches_unfused_run(seed, monkeypatch):
     assert fused.profile(x, repeats=2, warmup=1).ops[1].op == "relu"
     for cls in {type(op) for op in fused.ops}:
         monkeypatch.setattr(cls, "can_fuse_relu", Op.can_fuse_relu)
+    monkeypatch.setattr(executor._Plan, "_fuse_adds_into_stages", lambda plan: None)
     plain = engine.from_bytes(engine.to_bytes(_relu_graph(seed)))
     assert not any(s.fused for s in plain._plan((x.shape,)).steps)
     want = plain.run(x)
@@ -228,6 +230,56 @@ def test_se_gate_then_scale_shift_is_one_pass(isa, gate_first, monkeypatch):
     g = np.clip(x.astype(np.float64).mean(axis=(1, 2), keepdims=True) + 3, 0, 6) / 6
     np.testing.assert_allclose(got, x * g * graph.nodes[3].params["scale"] + graph.nodes[3].params["shift"],
                                rtol=1e-5, atol=1e-5)
+
+
+def _pokebnn_tail_graph(hw: int, gate_first: bool, shared: bool):
+    """PokeBNN's tail of a conv: shortcut add, DPReLU, an SE gate (pooled from the block
+    input) times the DPReLU's output, BatchNorm. ``shared``: the DPReLU's output is a graph
+    output too, so it must be materialized and nothing fuses into the gate."""
+    from pocketbnn.engine import Graph, InputSpec, Node
+    rng = np.random.default_rng(hw)
+    vec = lambda: rng.standard_normal(6).astype(np.float32)  # noqa: E731
+    nodes = [
+        Node("add", "add", ["x", "s"], ["a"]),
+        Node("act", "prelu", ["a"], ["p"], {"channels": 6},
+             {"bias_x": vec(), "pos_slope": vec(), "neg_slope": vec(), "bias_y": vec()}),
+        Node("gap", "global_avgpool", ["s"], ["g0"], {"keepdims": True}),
+        Node("sig", "hardsigmoid", ["g0"], ["g"]),
+        Node("se", "mul", ["g", "p"] if gate_first else ["p", "g"], ["m"]),
+        Node("bn", "scale_shift", ["m"], ["y"], {"channels": 6}, {"scale": vec(), "shift": vec()}),
+    ]
+    shape = (2, hw, hw, 6)
+    return Graph([InputSpec("x", shape), InputSpec("s", shape)], nodes, ["y", "p"] if shared else ["y"],
+                 {"name": "pokebnn_tail"})
+
+
+@pytest.mark.parametrize("hw", [1, 5])  # 1: the map has the gate's shape
+@pytest.mark.parametrize("gate_first", [False, True])
+@pytest.mark.parametrize("shared", [False, True])
+def test_add_prelu_gate_bn_is_one_pass(isa, hw, gate_first, shared, monkeypatch):
+    """The add is done by the DPReLU's pass, and the DPReLU by the SE gate's (with the BN
+    fused there already): one pass of the per-channel kernel instead of four, with the same
+    result as the ops run apart, bit for bit."""
+    rng = np.random.default_rng(7)
+    x, s = rng.standard_normal((2, 2, hw, hw, 6)).astype(np.float32)
+    graph = _pokebnn_tail_graph(hw, gate_first, shared)
+    fused = engine.from_bytes(engine.to_bytes(graph))
+    steps = fused._plan((x.shape, s.shape)).steps
+    assert [t.node_name for t in steps if t.fused] == (["add", "bn"] if shared else ["add", "act", "bn"])
+    got = fused.run([x, s])
+    monkeypatch.setattr(executor._Plan, "_fuse_adds_into_stages", lambda plan: None)
+    monkeypatch.setattr(executor._Plan, "_fuse_stages_into_gates", lambda plan: None)
+    plain = engine.from_bytes(engine.to_bytes(graph))
+    assert [t.node_name for t in plain._plan((x.shape, s.shape)).steps if t.fused] == ["bn"]
+    for g, w in zip(got if shared else [got], plain.run([x, s]) if shared else [plain.run([x, s])]):
+        np.testing.assert_array_equal(g, w)
+    p = {k: v.astype(np.float64) for k, v in graph.nodes[1].params.items()}
+    z = x.astype(np.float64) + s - p["bias_x"]
+    act = np.where(z >= 0, p["pos_slope"], p["neg_slope"]) * z - p["bias_y"]
+    gate = np.clip(s.astype(np.float64).mean(axis=(1, 2), keepdims=True) + 3, 0, 6) / 6
+    bn = graph.nodes[5].params
+    y = got[0] if shared else got
+    np.testing.assert_allclose(y, act * gate * bn["scale"] + bn["shift"], rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("gate_first", [False, True])

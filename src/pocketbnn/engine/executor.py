@@ -41,11 +41,13 @@ class _Step:
     affine: Op | None = None        # applying that op's scale and shift in the kernel
     add_into: int | None = None    # fused with the next step, an add: write its output directly,
     residual: int | None = None    # adding this value (the add's other input) in the kernel
-    fused: bool = False            # a ReLU or add done by the previous step: nothing to run
+    addend: int | None = None      # an earlier add done here: add this value to inputs[0] first
+    before: Op | None = None       # an earlier per-channel op done here (by an SE gate's mul), first
+    fused: bool = False            # done by another step: nothing to run
 
     @property
     def reads(self) -> list[int]:
-        return self.inputs if self.residual is None else self.inputs + [self.residual]
+        return self.inputs + [v for v in (self.residual, self.addend) if v is not None]
 
 
 def _noop() -> None:
@@ -87,18 +89,25 @@ class _Plan:
         self._fuse_residual_adds()
         self._fuse_relus()
         self._fuse_scale_shifts()
+        self._fuse_adds_into_stages()
+        self._fuse_stages_into_gates()
         self._assign_arenas()
         self.nbytes = sum(self.arena_bytes) + sum(s.nbytes for step in self.steps for s in step.scratch)
         self._pool: list[tuple[list, list]] = []
         self._lock = threading.Lock()
 
+    def _readers(self) -> dict[int, int]:
+        """How many steps read each value (as an input, residual or addend)."""
+        readers: dict[int, int] = {}
+        for step in self.steps:
+            for i in step.reads:
+                readers[i] = readers.get(i, 0) + 1
+        return readers
+
     def _fusable_pairs(self):
         """(a, b, x): consecutive steps where a's single output x is read by b only and is not
         a graph output, so a may write b's result instead."""
-        readers: dict[int, int] = {}
-        for step in self.steps:
-            for i in step.inputs:
-                readers[i] = readers.get(i, 0) + 1
+        readers = self._readers()
         outputs = set(self.outputs)
         for a, b in zip(self.steps, self.steps[1:]):
             if (not a.fused and not b.fused and a.relu_into is None and a.add_into is None
@@ -136,6 +145,47 @@ class _Plan:
         for a, b, x in self._fusable_pairs():
             if b.op.name == "scale_shift" and a.op.can_fuse_scale_shift([self.value_specs[i] for i in a.inputs]):
                 a.affine_into, a.affine, b.fused = b.outputs[0], b.op, True
+
+    def _absorbable(self) -> dict[int, _Step]:
+        """Steps another step may do instead, by the value they make: one output, read by one
+        step only and not a graph output, and nothing fused into or onto them yet."""
+        readers = self._readers()
+        outputs = set(self.outputs)
+        return {step.outputs[0]: step for step in self.steps
+                if len(step.outputs) == 1 and readers.get(step.outputs[0]) == 1 and step.outputs[0] not in outputs
+                and not step.fused and step.relu_into is None and step.add_into is None
+                and step.affine_into is None and step.before is None}
+
+    def _fuse_adds_into_stages(self) -> None:
+        """An add of two same-shape maps whose sum only a per-channel op (BN, ReLU, clamp, the
+        PReLU family) reads is done by that op's pass, which reads both operands: PokeBNN's
+        shortcut add before its DPReLU. The add step becomes a no-op."""
+        for x, a in self._absorbable().items():
+            b = next((s for s in self.steps if x in s.inputs), None)
+            if (b is not None and a.op.name == "add" and a.addend is None and hasattr(b.op, "bind_channel")
+                    and b.inputs == [x] and b.addend is None
+                    and not b.fused and b.relu_into is None and b.add_into is None and b.affine_into is None
+                    and self.value_specs[a.inputs[0]] == self.value_specs[a.inputs[1]] == self.value_specs[x]):
+                b.inputs, b.addend = [a.inputs[0]], a.inputs[1]
+                a.inputs, a.fused = [], True
+
+    def _fuse_stages_into_gates(self) -> None:
+        """A per-channel op whose output only an SE gate's product reads (PokeBNN's DPReLU, then
+        the gate) is done by the product's pass: the mul reads the op's input (and the op's
+        addend) and applies its stage before the gate. The op's step becomes a no-op; the mul's
+        fused scale_shift, if any, stays fused."""
+        for x, a in self._absorbable().items():
+            b = next((s for s in self.steps if x in s.inputs), None)
+            if (b is None or not hasattr(a.op, "channel_stage") or b.op.name != "mul" or b.fused
+                    or b.before is not None or b.addend is not None or b.relu_into is not None
+                    or b.add_into is not None or x not in b.inputs[:2] or b.inputs[0] == b.inputs[1]
+                    or not b.op.can_fuse_scale_shift([self.value_specs[i] for i in b.inputs])
+                    or self.value_specs[x].shape != self.value_specs[b.outputs[0]].shape):  # x: the map, not the gate
+                continue
+            # The map first: on 1x1 maps it has the gate's shape, and Mul.bind_gate takes the first.
+            b.inputs = [a.inputs[0], b.inputs[1] if b.inputs[0] == x else b.inputs[0]]
+            b.before, b.addend = a.op, a.addend
+            a.inputs, a.addend, a.fused = [], None, True
 
     def _relu_fuses(self, a: _Step, b: _Step, x: int) -> bool:
         return b.op.name == "relu" and b.inputs == [x] and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])
@@ -209,6 +259,12 @@ class _Plan:
             return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
         if step.add_into is not None:
             return step.op.bind_residual(ins, [env[step.add_into]], scratch, env[step.residual])
+        addend = env[step.addend] if step.addend is not None else None
+        if step.before is not None:  # an SE gate's mul doing a per-channel op's pass first
+            out = env[step.affine_into if step.affine_into is not None else step.outputs[0]]
+            return step.op.bind_gate(ins, out, before=step.before, addend=addend, affine=step.affine)
+        if addend is not None:  # a per-channel op doing an add's pass first
+            return step.op.bind_channel(ins, [env[i] for i in step.outputs], scratch, addend=addend)
         if step.affine_into is not None:
             return step.op.bind_scale_shift(ins, [env[step.affine_into]], scratch, step.affine)
         return step.op.bind(ins, [env[i] for i in step.outputs], scratch)

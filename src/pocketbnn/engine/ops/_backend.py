@@ -110,9 +110,16 @@ def bind_conv_gemm(x, b, bias, cols, out, *, window, relu, num_threads):
     return partial(_core.float_conv_gemm, x, b, bias, *_geometry(window), cols, out, relu, num_threads)
 
 
-def bind_channel_affine(x, out, scale, shift, pos, neg, post, lo=-INF, hi=INF, *, num_threads):
-    r"""Per channel: $z = x a + b$; $z = (z \ge 0 ? p : n) z + q$; clamp to [lo, hi]."""
-    return partial(_core.float_channel_affine, x, scale, shift, pos, neg, post, lo, hi, out, num_threads)
+def channel_stage(scale, shift, pos, neg, post, lo=-INF, hi=INF) -> tuple:
+    r"""One stage of ``bind_channel_affine``, per channel: $z = x a + b$;
+    $z = (z \ge 0 ? p : n) z + q$; clamp to [lo, hi]."""
+    return (scale, shift, pos, neg, post, lo, hi)
+
+
+def bind_channel_affine(x, out, stages, *, addend=None, num_threads):
+    r"""$z = x$ (+ ``addend``, same shape), then each of the 1 or 2 ``channel_stage`` s in
+    order, in one pass."""
+    return partial(_core.float_channel_affine, x, addend, list(stages), out, num_threads)
 
 
 # float_channel_map maps (csrc/float_ops/float_ops.h ChannelMap).

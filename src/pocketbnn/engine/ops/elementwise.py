@@ -1,8 +1,9 @@
 """Element-wise float ops on the last (channel) axis: affine, activations, add, mul, sign.
 
 Per-channel parameters are float32 vectors over the last axis (length C, or 1 to broadcast).
-Scale/shift, ReLU, clamp and the PReLU family run in one compiled per-channel kernel
-(``float_channel_affine``), same-shape add in ``float_add``; the rest is numpy.
+Scale/shift, ReLU, clamp, the PReLU family and SE gates' products run in one compiled
+per-channel kernel (``float_channel_affine``; up to two of them, after an add, in one pass: see
+the executor's fusions), same-shape add in ``float_add``; the rest is numpy.
 """
 
 from __future__ import annotations
@@ -55,8 +56,21 @@ class _PerChannel(_Unary):
         return specs
 
 
+class _ChannelStage(_Unary):
+    """An op that is one stage of the compiled per-channel kernel (``channel_stage``): run
+    alone, after an add of two same-shape maps in the same pass (``bind_channel``), or before
+    an SE gate's product in the gate's pass (``Mul``)."""
+
+    def bind(self, ins, outs, scratch):
+        return self.bind_channel(ins, outs, scratch, addend=None)
+
+    def bind_channel(self, ins, outs, scratch, *, addend):
+        return _backend.bind_channel_affine(ins[0], outs[0], [self.channel_stage(ins[0].shape[-1])], addend=addend,
+                                            num_threads=self.num_threads)
+
+
 @register("scale_shift")
-class ScaleShift(_PerChannel):
+class ScaleShift(_ChannelStage, _PerChannel):
     r"""$y = x \cdot a_c + b_c$ (inference BatchNorm, or a constant mul/add)."""
 
     def __init__(self, attrs, params):
@@ -64,14 +78,13 @@ class ScaleShift(_PerChannel):
         self.scale = channel_vector(params, "scale", self.channels, default=1.0)
         self.shift = channel_vector(params, "shift", self.channels, default=0.0)
 
-    def bind(self, ins, outs, scratch):
-        ones, zeros = _identity(self.channels)
-        return _backend.bind_channel_affine(ins[0], outs[0], self.scale, self.shift, ones, ones, zeros,
-                                            num_threads=self.num_threads)
+    def channel_stage(self, channels):
+        ones, zeros = _identity(channels)
+        return _backend.channel_stage(self.scale, self.shift, ones, ones, zeros)
 
 
 @register("prelu")
-class PRelu(_PerChannel):
+class PRelu(_ChannelStage, _PerChannel):
     r"""Shifted two-slope ReLU, covering PReLU, DPReLU (PokeBNN) and RPReLU (ReActNet):
 
     $$ z = x - \beta^x_c,\qquad y = \begin{cases} \alpha^+_c z & z \ge 0 \\ \alpha^-_c z & z < 0
@@ -92,34 +105,31 @@ class PRelu(_PerChannel):
         self.minus_bias_x = np.ascontiguousarray(-self.bias_x)
         self.minus_bias_y = np.ascontiguousarray(-self.bias_y)
 
-    def bind(self, ins, outs, scratch):
-        ones, _ = _identity(self.channels)
-        return _backend.bind_channel_affine(ins[0], outs[0], ones, self.minus_bias_x, self.pos, self.neg,
-                                            self.minus_bias_y, num_threads=self.num_threads)
+    def channel_stage(self, channels):
+        ones, _ = _identity(channels)
+        return _backend.channel_stage(ones, self.minus_bias_x, self.pos, self.neg, self.minus_bias_y)
 
 
 @register("relu")
-class Relu(_Unary):
+class Relu(_ChannelStage):
     r"""$y = \max(x, 0)$."""
 
-    def bind(self, ins, outs, scratch):
-        ones, zeros = _identity(ins[0].shape[-1])
-        return _backend.bind_channel_affine(ins[0], outs[0], ones, zeros, ones, ones, zeros, lo=0.0,
-                                            num_threads=self.num_threads)
+    def channel_stage(self, channels):
+        ones, zeros = _identity(channels)
+        return _backend.channel_stage(ones, zeros, ones, ones, zeros, lo=0.0)
 
 
 @register("clamp")
-class Clamp(_Unary):
+class Clamp(_ChannelStage):
     r"""$y = \min(\max(x, lo), hi)$ (ReLU6, hardtanh)."""
 
     def __init__(self, attrs, params):
         super().__init__(attrs, params)
         self.lo, self.hi = attr_float(attrs, "lo"), attr_float(attrs, "hi")
 
-    def bind(self, ins, outs, scratch):
-        ones, zeros = _identity(ins[0].shape[-1])
-        return _backend.bind_channel_affine(ins[0], outs[0], ones, zeros, ones, ones, zeros, lo=self.lo,
-                                            hi=self.hi, num_threads=self.num_threads)
+    def channel_stage(self, channels):
+        ones, zeros = _identity(channels)
+        return _backend.channel_stage(ones, zeros, ones, ones, zeros, lo=self.lo, hi=self.hi)
 
 
 @register("hardsigmoid")
@@ -226,8 +236,8 @@ class Add(_Binary):
 class Mul(_Binary):
     r"""$y = a \cdot b$ (e.g. an SE gate ``[N,1,1,C]`` times ``[N,H,W,C]``).
 
-    A gate times a same-batch NHWC map runs as the compiled per-channel affine kernel, one call
-    per image with that image's gate as the scale; other broadcasts are numpy's.
+    A gate times a same-batch NHWC map runs as the compiled per-channel kernel, one call per
+    image with that image's gate as the scale of its stage; other broadcasts are numpy's.
     """
 
     def bind(self, ins, outs, scratch):
@@ -235,8 +245,7 @@ class Mul(_Binary):
         x, gate = (b, a) if _is_gate(a.shape, b.shape) else (a, b)
         if not _is_gate(gate.shape, x.shape) or x.shape != out.shape:
             return partial(np.multiply, a, b, out=out)
-        ones, zeros = _identity(x.shape[-1])
-        return self._bind_gate(x, gate, out, ones, zeros)
+        return self.bind_gate(ins, out)
 
     def can_fuse_scale_shift(self, inputs):
         a, b = inputs[0].shape, inputs[1].shape
@@ -245,16 +254,21 @@ class Mul(_Binary):
     def bind_scale_shift(self, ins, outs, scratch, affine):
         r"""$(x g_c) a_c + b_c$, with $a, b$ the scale and shift of ``affine``: one pass, rounded
         as the two ops apart (the kernel's $z = x g$, then $z a + b$)."""
-        a, b = ins
-        x, gate = (b, a) if _is_gate(a.shape, b.shape) else (a, b)
-        return self._bind_gate(x, gate, outs[0], affine.scale, affine.shift)
+        return self.bind_gate(ins, outs[0], affine=affine)
 
-    def _bind_gate(self, x, gate, out, slope, post):
-        r"""Per image n, the per-channel kernel with the image's gate as its scale:
-        $z = x\, g_n$, then $z \cdot slope + post$."""
-        _, zeros = _identity(x.shape[-1])
-        calls = [_backend.bind_channel_affine(x[n], out[n], gate[n, 0, 0], zeros, slope, slope, post,
-                                              num_threads=self.num_threads)
+    def bind_gate(self, ins, out, *, before=None, addend=None, affine=None):
+        r"""Per image n, one pass of the per-channel kernel over the map x: $z = x$ (+ ``addend``),
+        then the stage of ``before`` (a ``_ChannelStage`` op whose output only this product
+        read), then $z g_n$, then ``affine``'s $z a_c + b_c$ (a following scale_shift)."""
+        a, b = ins
+        x, gate = (a, b) if _is_gate(b.shape, a.shape) else (b, a)  # a 1x1 map: the first is x
+        channels = x.shape[-1]
+        ones, zeros = _identity(channels)
+        slope, post = (affine.scale, affine.shift) if affine is not None else (ones, zeros)
+        first = [before.channel_stage(channels)] if before is not None else []
+        calls = [_backend.bind_channel_affine(
+                     x[n], out[n], first + [_backend.channel_stage(gate[n, 0, 0], zeros, slope, slope, post)],
+                     addend=None if addend is None else addend[n], num_threads=self.num_threads)
                  for n in range(x.shape[0])]
         return calls[0] if len(calls) == 1 else partial(_run_all, calls)
 
