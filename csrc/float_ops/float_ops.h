@@ -23,19 +23,24 @@ struct FloatWindow {
   int pad_top = 0, pad_left = 0;
 };
 
-// With M = multiplier output channels per input channel (g.channels inputs, C = g.channels * M
-// outputs), for o < C:
-//   y[n,oy,ox,o] = bias[o] + sum_{ky,kx} x[n,iy,ix,o / M] * w[ky,kx,o], then max(y, 0) if relu.
-// weights: [kh, kw, C]; bias: C values, or null (0).
-struct DepthwiseArgs {
+// What every float convolution takes: its window, buffers, a bias per output channel (or null:
+// 0) and a fused ReLU.
+struct FloatConvArgs {
   FloatWindow g;
-  int multiplier = 1;
   const float* input = nullptr;
   const float* weights = nullptr;
   const float* bias = nullptr;
   float* output = nullptr;
   bool relu = false;
   int num_threads = 1;
+};
+
+// With M = multiplier output channels per input channel (g.channels inputs, C = g.channels * M
+// outputs), for o < C:
+//   y[n,oy,ox,o] = bias[o] + sum_{ky,kx} x[n,iy,ix,o / M] * w[ky,kx,o], then max(y, 0) if relu.
+// weights: [kh, kw, C]; bias: C values, or null (0).
+struct DepthwiseArgs : FloatConvArgs {
+  int multiplier = 1;
 };
 using FloatDepthwiseFn = void (*)(const DepthwiseArgs&);
 
@@ -46,15 +51,8 @@ using FloatDepthwiseFn = void (*)(const DepthwiseArgs&);
 // [ceil(out_channels / kDirectBlock)][K][kDirectBlock], channels past out_channels zero
 // (k = (ky * kw + kx) * channels + c). bias: out_channels values, or null (0).
 constexpr int kDirectBlock = 16;
-struct DirectConvArgs {
-  FloatWindow g;
+struct DirectConvArgs : FloatConvArgs {
   int out_channels = 0;
-  const float* input = nullptr;
-  const float* weights = nullptr;
-  const float* bias = nullptr;
-  float* output = nullptr;
-  bool relu = false;
-  int num_threads = 1;
 };
 using FloatDirectConvFn = void (*)(const DirectConvArgs&);
 

@@ -320,6 +320,21 @@ void check_out4(const CArray<float>& out, std::size_t batch, std::size_t last, c
               std::to_string(last) + "), got " + shape_of(out); });
 }
 
+// The buffers, bias (checked: one value per output channel, or none), ReLU and threads of a
+// float convolution whose window and weights' shape are already checked.
+void set_conv_buffers(FloatConvArgs& a, const CArray<const float>& x, const CArray<const float>& weights,
+                      const CArray<const float>& bias, std::size_t out_channels, const CArray<float>& out,
+                      bool relu, int num_threads) {
+  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == out_channels),
+          "bias must have one value per output channel");
+  a.input = x.data();
+  a.weights = weights.data();
+  a.bias = bias.is_valid() ? bias.data() : nullptr;
+  a.output = out.data();
+  a.relu = relu;
+  a.num_threads = num_threads;
+}
+
 void float_depthwise2d(CArray<const float> x, CArray<const float> weights,
                        CArray<const float> bias, int stride_h, int stride_w, int dilation_h,
                        int dilation_w, int pad_top, int pad_left, bool relu, CArray<float> out,
@@ -336,14 +351,7 @@ void float_depthwise2d(CArray<const float> x, CArray<const float> weights,
   require(a.g.channels >= 1 && out_channels % std::size_t(a.g.channels) == 0,
           "weights must have the channels of x times a channel multiplier");
   a.multiplier = int(out_channels / std::size_t(a.g.channels));
-  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == out_channels),
-          "bias must have one value per output channel");
-  a.input = x.data();
-  a.weights = weights.data();
-  a.bias = bias.is_valid() ? bias.data() : nullptr;
-  a.output = out.data();
-  a.relu = relu;
-  a.num_threads = num_threads;
+  set_conv_buffers(a, x, weights, bias, out_channels, out, relu, num_threads);
   nb::gil_scoped_release release;
   select_ukernel<ops::float_depthwise2d>().fn(a);
 }
@@ -363,15 +371,8 @@ void float_direct_conv2d(CArray<const float> x, CArray<const float> weights, CAr
               weights.shape(2) == std::size_t(kDirectBlock),
           [&] { return "weights must be packed as (" + std::to_string(blocks) + ", " + std::to_string(k) + ", " +
                        std::to_string(kDirectBlock) + "), got " + shape_of(weights); });
-  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == out_channels),
-          "bias must have one value per output channel");
   a.out_channels = int(out_channels);
-  a.input = x.data();
-  a.weights = weights.data();
-  a.bias = bias.is_valid() ? bias.data() : nullptr;
-  a.output = out.data();
-  a.relu = relu;
-  a.num_threads = num_threads;
+  set_conv_buffers(a, x, weights, bias, out_channels, out, relu, num_threads);
   nb::gil_scoped_release release;
   select_ukernel<ops::float_direct_conv2d>().fn(a);
 }
