@@ -162,8 +162,8 @@ class _Plan:
         shortcut add before its DPReLU. The add step becomes a no-op."""
         for x, a in self._absorbable().items():
             b = next((s for s in self.steps if x in s.inputs), None)
-            if (b is not None and a.op.name == "add" and a.addend is None and hasattr(b.op, "bind_channel")
-                    and b.inputs == [x] and b.addend is None
+            if (b is not None and a.op.name == "add" and a.addend is None and b.inputs == [x] and b.addend is None
+                    and b.op.channel_stage(self.value_specs[x].shape[-1]) is not None
                     and not b.fused and b.relu_into is None and b.add_into is None and b.affine_into is None
                     and self.value_specs[a.inputs[0]] == self.value_specs[a.inputs[1]] == self.value_specs[x]):
                 b.inputs, b.addend = [a.inputs[0]], a.inputs[1]
@@ -176,7 +176,7 @@ class _Plan:
         fused scale_shift, if any, stays fused."""
         for x, a in self._absorbable().items():
             b = next((s for s in self.steps if x in s.inputs), None)
-            if (b is None or not hasattr(a.op, "channel_stage") or b.op.name != "mul" or b.fused
+            if (b is None or a.op.channel_stage(self.value_specs[x].shape[-1]) is None or b.op.name != "mul" or b.fused
                     or b.before is not None or b.addend is not None or b.relu_into is not None
                     or b.add_into is not None or x not in b.inputs[:2] or b.inputs[0] == b.inputs[1]
                     or not b.op.can_fuse_scale_shift([self.value_specs[i] for i in b.inputs])

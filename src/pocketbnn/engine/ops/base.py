@@ -114,6 +114,17 @@ class Op:
         the ``scale`` and ``shift`` of ``affine`` (a scale_shift op; if :meth:`can_fuse_scale_shift`)."""
         raise NotImplementedError
 
+    def channel_stage(self, channels: int) -> tuple | None:
+        """This op as one stage of the compiled per-channel kernel (``_backend.channel_stage``),
+        or None. A stage op can also take an add of its input in its pass (:meth:`bind_channel`),
+        and an SE gate's mul can apply it before the gate (``Mul.bind_gate``)."""
+        return None
+
+    def bind_channel(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray], *,
+                     addend: np.ndarray | None) -> Callable[[], None]:
+        """As :meth:`bind` on ``ins[0] + addend`` (if :meth:`channel_stage` is not None)."""
+        raise NotImplementedError
+
     def can_fuse_add(self, inputs: list[TensorSpec]) -> bool:
         """Whether :meth:`bind_residual` can add a same-shape array to this op's output."""
         return False
