@@ -78,17 +78,18 @@ struct IsaT {
   }
 };
 
-// MR pixels x NR blocks by nibble lookup on split words: the driver hands the input split
-// into nibbles (TileKernels::nibble_input) and the weights come split from packing
-// (PackedBconvWeights::nibbles; kSplitWeights, else whole and split here for the MR pixels),
-// so (x XOR w) & 0x0f.. is x_lo XOR w_lo and each 256-bit XOR costs 2 XORs, 2 PSHUFB and 2
-// byte adds, against 9 instructions for XOR, split and lookup with a PSADBW per step. Byte
-// counts add up for up to kByteSteps k-steps (8 a step at most: 31 * 8 < 256) before PSADBW
-// sums them per lane. On the Zen 3 VM this took layers A-D from 269 / 289 / 303 / 300 to about
-// 340 / 390 / 420 / 415 binary MACs/ns (docs/kernels.md has each step); Harley-Seal tiles
-// (carry-save adders, 1 pixel x 8 channels as their running sums take 4 registers per ymm)
-// were slower than either step but the first.
-template <bool kSplitWeights>
+// MR pixels x NR blocks by nibble lookup. kSplit: on split words, the driver handing the input
+// split into nibbles (TileKernels::nibble_input) and the weights coming split from packing
+// (PackedBconvWeights::nibbles), so (x XOR w) & 0x0f.. is x_lo XOR w_lo and each 256-bit XOR
+// costs 2 XORs, 2 PSHUFB and 2 byte adds, against 9 instructions for XOR, split and lookup
+// with a PSADBW per step. Byte counts add up for up to kByteSteps k-steps (8 a step at most:
+// 31 * 8 < 256) before PSADBW sums them per lane. On the Zen 3 VM this took layers A-D from
+// 269 / 289 / 303 / 300 to about 340 / 390 / 420 / 415 binary MACs/ns (docs/kernels.md has
+// each step); Harley-Seal tiles (carry-save adders, 1 pixel x 8 channels as their running sums
+// take 4 registers per ymm) were slower than either step but the first. Else (few pixels, see
+// kFewPixels) input and weights are whole words: XOR, then the split of the result (AND,
+// shift, AND) and the same lookups, 8 instructions per 256-bit XOR.
+template <bool kSplit>
 struct LookupBytes {
   static constexpr int kByteSteps = 31;
 
@@ -103,39 +104,40 @@ struct LookupBytes {
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) bytes[p][b][0] = bytes[p][b][1] = _mm256_setzero_si256();
     }
-    const __m256i table = nibble_popcount_table();
+    const __m256i table = nibble_popcount_table(), nibble = _mm256_set1_epi8(0x0f);
     for (int k = k0; k < k1; ++k) {
-      // Split weights: per k-step 8 low-nibble words, then 8 high; whole weights: 8 words,
-      // split here once for the tile's MR pixels.
-      const Word* const wk = w + std::ptrdiff_t(k) * (kSplitWeights ? 16 : 8);
+      // Split weights: per k-step 8 low-nibble words, then 8 high; whole weights: 8 words.
+      const Word* const wk = w + std::ptrdiff_t(k) * (kSplit ? 16 : 8);
       const std::ptrdiff_t o = koff[k];
-      __m256i wv[NR][2][2];  // [block][half][low / high]
+      __m256i wv[NR][2][kSplit ? 2 : 1];  // [block][half][low / high nibbles, or the words]
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) {
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
-          if (kSplitWeights) {
-            wv[b][h][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
-            wv[b][h][1] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 8 + 4 * h));
-          } else {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
-            const __m256i nibble = _mm256_set1_epi8(0x0f);
-            wv[b][h][0] = _mm256_and_si256(v, nibble);
-            wv[b][h][1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+          wv[b][h][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
+          if (kSplit) {
+            wv[b][h][kSplit] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 8 + 4 * h));
           }
         }
       }
 #pragma GCC unroll 16
       for (int p = 0; p < MR; ++p) {
-        // The input comes split (TileKernels::nibble_input): the low nibbles' word, then the high.
-        const __m256i x_lo = _mm256_set1_epi64x(static_cast<long long>(xb[p][o]));
-        const __m256i x_hi = _mm256_set1_epi64x(static_cast<long long>(xb[p][o + 1]));
+        // Split input: the low nibbles' word, then the high.
+        const __m256i x = _mm256_set1_epi64x(static_cast<long long>(xb[p][o]));
+        const __m256i x_hi = kSplit ? _mm256_set1_epi64x(static_cast<long long>(xb[p][o + 1])) : x;
 #pragma GCC unroll 16
         for (int b = 0; b < NR; ++b) {
 #pragma GCC unroll 2
           for (int h = 0; h < 2; ++h) {
-            bytes[p][b][h] = _mm256_add_epi8(bytes[p][b][h],
-                                             xor_popcount_bytes(table, x_lo, x_hi, wv[b][h][0], wv[b][h][1]));
+            __m256i count;
+            if (kSplit) {
+              count = xor_popcount_bytes(table, x, x_hi, wv[b][h][0], wv[b][h][kSplit]);
+            } else {
+              const __m256i v = _mm256_xor_si256(x, wv[b][h][0]);
+              count = _mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(v, nibble)),
+                                      _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble)));
+            }
+            bytes[p][b][h] = _mm256_add_epi8(bytes[p][b][h], count);
           }
         }
       }
@@ -171,20 +173,23 @@ struct LookupBytes {
 using SplitIsa = IsaT<true>;
 using WholeIsa = IsaT<false>;
 constexpr auto kTiles = bconv_tiles<SplitIsa, SplitIsa::kMR, SplitIsa::kNR, LookupBytes<true>>();
-constexpr auto kWholeWeightTiles = bconv_tiles<WholeIsa, WholeIsa::kMR, WholeIsa::kNR, LookupBytes<false>>();
 
-// Up to this many output pixels a layer's weights are streamed from memory about once (a
-// batch-1 dense layer: one), and reading their split, twice the bytes, costs more than splitting
-// them in the tiles.
+// Up to this many output pixels (a batch-1 dense layer: one) a layer's weights are streamed
+// about once, so splitting them costs more than it saves: the few-pixel tiles read whole input
+// and weights, 1 pixel x 4 blocks (no weight is reused across pixels, so the tile spends its
+// registers on channels). Against 3 x 1 tiles that split only the weights, on the Zen 3 VM: a
+// 1 x 1024 -> 1024 dense layer 8.5 -> 6.0 us a call, 1 x 1024 -> 4096 28.4 -> 20.7 us.
 constexpr std::size_t kFewPixels = 8;
+constexpr int kFewPixelBlocks = 4;
+constexpr auto kFewPixelTiles = bconv_tiles<WholeIsa, 1, kFewPixelBlocks, LookupBytes<false>>();
 
 }  // namespace
 
 void bconv2d(const Bconv2dArgs& args) {
   const std::size_t pixels = std::size_t(args.batch) * args.out_h * args.out_w;
-  const bool split_weights = pixels > kFewPixels;
-  bconv2d_indirect(args, TileKernels{SplitIsa::kMR, SplitIsa::kNR, (split_weights ? kTiles : kWholeWeightTiles).data(),
-                                     true, split_weights});
+  bconv2d_indirect(args, pixels > kFewPixels
+                             ? TileKernels{SplitIsa::kMR, SplitIsa::kNR, kTiles.data(), true, true}
+                             : TileKernels{1, kFewPixelBlocks, kFewPixelTiles.data(), false, false});
 }
 
 }  // namespace pocketbnn::avx2

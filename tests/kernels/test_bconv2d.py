@@ -78,6 +78,10 @@ MANY = settings(max_examples=150)
     "36 k-steps: AVX2's byte counts summed after 31 steps and again after 5, zero padding")
 @example(cfg={**A_LIKE, "in_c": 512, "out_c": 16, "groups": 2, "kernel": (5, 5)}, seed=7).via(
     "AVX2's byte counts over groups: 100 k-steps per group, 4 lane sums")
+@example(cfg={**A_LIKE, "height": 2, "width": 3, "in_c": 200, "out_c": 44, "kernel": (5, 5), "pad_value": 0},
+         seed=8).via("6 pixels: AVX2's few-pixel tiles on whole words, 100 k-steps, zero padding")
+@example(cfg={**A_LIKE, "height": 2, "width": 2, "in_c": 128, "out_c": 6, "groups": 2, "num_threads": 2},
+         seed=9).via("4 pixels, groups, 2 threads")
 def test_integer_dot_is_exact(isa, cfg, seed):
     """With multiplier 1 and bias 0 the float output is the integer dot product, exactly."""
     _, x, w, dot = make_case(cfg, seed)
