@@ -142,12 +142,16 @@ struct LookupBytes {
         }
       }
     }
+    // A zero made here, opaque to the optimizer: hoisted out of the tile loop, it would hold a
+    // register through the k-loop, which then spills byte counts.
+    __m256i zero;
+    asm volatile("vpxor %x0, %x0, %x0" : "=x"(zero));
 #pragma GCC unroll 16
     for (int p = 0; p < MR; ++p) {
 #pragma GCC unroll 16
       for (int b = 0; b < NR; ++b) {
-        const __m256i lo = _mm256_sad_epu8(bytes[p][b][0], _mm256_setzero_si256());
-        const __m256i hi = _mm256_sad_epu8(bytes[p][b][1], _mm256_setzero_si256());
+        const __m256i lo = _mm256_sad_epu8(bytes[p][b][0], zero);
+        const __m256i hi = _mm256_sad_epu8(bytes[p][b][1], zero);
         acc[p][b] = kAdd ? Acc8{_mm256_add_epi64(acc[p][b].lo, lo), _mm256_add_epi64(acc[p][b].hi, hi)}
                          : Acc8{lo, hi};
       }
@@ -162,9 +166,19 @@ struct LookupBytes {
       steps<MR, NR, false>(acc, w, block_stride, xb, koff, 0, k_steps);
       return;
     }
-    steps<MR, NR, false>(acc, w, block_stride, xb, koff, 0, kByteSteps);
+    // The sums of passes so far wait in memory (through a pointer opaque to the optimizer):
+    // kept in registers through the next pass, they made it spill its byte counts instead.
+    Acc8 storage[MR][NR];
+    Acc8(*sums)[MR][NR] = &storage;
+    asm("" : "+r"(sums));
+    steps<MR, NR, false>(*sums, w, block_stride, xb, koff, 0, kByteSteps);
     for (int k0 = kByteSteps; k0 < k_steps; k0 += kByteSteps) {
-      steps<MR, NR, true>(acc, w, block_stride, xb, koff, k0, k0 + kByteSteps < k_steps ? k0 + kByteSteps : k_steps);
+      steps<MR, NR, true>(*sums, w, block_stride, xb, koff, k0, k0 + kByteSteps < k_steps ? k0 + kByteSteps : k_steps);
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) acc[p][b] = (*sums)[p][b];
     }
   }
 };

@@ -91,9 +91,8 @@ void insert_bits(Word* row, int bit, Word bits, int n) {
 }
 
 // Float output of one tile: MR pixels x NR blocks, n = valid lanes of each block (8 but in a
-// layer's last block; kFull: all 8). Fully unrolled, so the accumulators stay in registers (indexing them
-// with run-time p, b would put them on the stack for the whole tile), and everything is read
-// from t before the first store, which the compiler must assume may alias t.
+// layer's last block; kFull: all 8). Fully unrolled, so the accumulators stay in registers
+// (indexing them with run-time p, b would put them on the stack for the whole tile).
 template <class Isa, FloatForm kForm, bool kResidual, bool kFull, int MR, int NR>
 __attribute__((always_inline)) inline void store_float(const TileArgs& t,
                                                        const typename Isa::Acc (&acc)[MR][NR],
@@ -101,64 +100,43 @@ __attribute__((always_inline)) inline void store_float(const TileArgs& t,
                                                        const std::int32_t* const* kc_rows) {
   constexpr int L = 8;
   const float *const scale = t.scale + t.slot0, *const offset = t.offset + t.slot0;
-  const float acc_lo = t.acc_lo, acc_hi = t.acc_hi, full_k = t.full_k;
-  const std::int32_t lo = t.lo, hi = t.hi;
-  const int valid = t.valid, slot0 = t.slot0;
-  const std::size_t out_step = t.out_step;
-  float* out[MR];
-  const float* res[MR];
-  const std::int32_t* kc[MR];
 #pragma GCC unroll 16
   for (int p = 0; p < MR; ++p) {
-    out[p] = out0 + p * out_step + t.channel0;
-    res[p] = kResidual ? res0 + p * out_step + t.channel0 : nullptr;
-    kc[p] = kc_rows[p] + slot0;
-  }
-#pragma GCC unroll 16
-  for (int p = 0; p < MR; ++p) {
+    float* const out = out0 + p * t.out_step + t.channel0;
+    const float* const res = kResidual ? res0 + p * t.out_step + t.channel0 : nullptr;
+    const std::int32_t* const kc = kc_rows[p] + t.slot0;
 #pragma GCC unroll 16
     for (int b = 0; b < NR; ++b) {
-      const int n = kFull ? L : valid - b * L < L ? valid - b * L : L;
+      const int n = kFull ? L : t.valid - b * L < L ? t.valid - b * L : L;
       if (n <= 0) continue;
       const int i = b * L;
-      const float* const r = kResidual ? res[p] + i : nullptr;
+      const float* const r = kResidual ? res + i : nullptr;
       if (kForm == FloatForm::kFolded) {
-        Isa::store_folded(acc[p][b], scale + i, offset + i, r, out[p] + i, n);
+        Isa::store_folded(acc[p][b], scale + i, offset + i, r, out + i, n);
       } else if (kForm == FloatForm::kClamped) {
-        Isa::store_clamped(acc[p][b], acc_lo, acc_hi, full_k, scale + i, offset + i, r, out[p] + i, n);
+        Isa::store_clamped(acc[p][b], t.acc_lo, t.acc_hi, t.full_k, scale + i, offset + i, r, out + i, n);
       } else {
-        Isa::store_literal(acc[p][b], kc[p] + i, lo, hi, scale + i, offset + i, r, out[p] + i, n);
+        Isa::store_literal(acc[p][b], kc + i, t.lo, t.hi, scale + i, offset + i, r, out + i, n);
       }
     }
   }
 }
 
-template <class Isa, bool kResidual, bool kFull, int MR, int NR>
-__attribute__((always_inline)) inline void store_float_form(const TileArgs& t,
-                                                            const typename Isa::Acc (&acc)[MR][NR],
-                                                            float* out0, const float* res0,
-                                                            const std::int32_t* const* kc_rows) {
-  if (t.form == FloatForm::kFolded) {
-    store_float<Isa, FloatForm::kFolded, kResidual, kFull, MR, NR>(t, acc, out0, res0, kc_rows);
-  } else if (t.form == FloatForm::kClamped) {
-    store_float<Isa, FloatForm::kClamped, kResidual, kFull, MR, NR>(t, acc, out0, res0, kc_rows);
-  } else {
-    store_float<Isa, FloatForm::kLiteral, kResidual, kFull, MR, NR>(t, acc, out0, res0, kc_rows);
-  }
-}
-
-// Every block full (all but a layer's last channels) is the common case: then n = 8 is a
-// compile-time constant and the ISA's loads and stores need no lane masks (masked AVX-512
-// stores cost A-like layers 10% on Zen 4).
-template <class Isa, bool kResidual, int MR, int NR>
-__attribute__((always_inline)) inline void store_float_any(const TileArgs& t,
-                                                           const typename Isa::Acc (&acc)[MR][NR],
-                                                           float* out0, const float* res0,
-                                                           const std::int32_t* const* kc_rows) {
-  if (t.valid == NR * 8) {
-    store_float_form<Isa, kResidual, true, MR, NR>(t, acc, out0, res0, kc_rows);
-  } else {
-    store_float_form<Isa, kResidual, false, MR, NR>(t, acc, out0, res0, kc_rows);
+// Bit output of one tile: one integer compare per value, NR * 8 <= 64 bits per pixel.
+template <class Isa, int MR, int NR>
+__attribute__((always_inline)) inline void store_bits(const TileArgs& t, const typename Isa::Acc (&acc)[MR][NR],
+                                                      Word* bits0, const std::int32_t* const* kc_rows) {
+  constexpr int L = 8;
+  static_assert(NR * L <= kWordBits, "a tile's bits must fit one word");
+#pragma GCC unroll 16
+  for (int p = 0; p < MR; ++p) {
+    Word bits = 0;
+#pragma GCC unroll 16
+    for (int b = 0; b < NR; ++b) {
+      const int slot = t.slot0 + b * L;
+      bits |= Word(Isa::threshold_bits(acc[p][b], kc_rows[p] + slot, t.thresholds + slot)) << (b * L);
+    }
+    insert_bits<Isa>(bits0 + p * t.bits_step, t.channel0, bits, t.valid);
   }
 }
 
@@ -184,20 +162,15 @@ struct EachStep {
   }
 };
 
-// A tile: MR pixels x NR blocks, accumulated by `Accumulate` (EachStep, or an ISA's own k-loop
-// with the same contract: acc[p][b] = the popcounts of pixel p's words XOR block b's weights,
-// summed over the k-steps).
-template <class Isa, int MR, int NR, class Accumulate = EachStep>
-void bconv_tile(const TileArgs& t) {
-  constexpr int L = 8;
-  // t.tiles tiles of MR pixels each, one after the other: one call covers a run of tiles, so
-  // that little scalar work separates one tile's output stage from the next tile's k-loop
-  // (the out-of-order window then overlaps them).
+// A call's tiles, t.tiles runs of MR pixels one after the other, with one output kind fixed at
+// compile time (kBits, else float output of form kForm, kResidual, kFull): the loop has no
+// branches besides its own, so little scalar work separates one tile's output stage from the
+// next tile's k-loop (the out-of-order window then overlaps them). `t` is the caller's local
+// copy, so the compiler need not reload its fields after each store to the output.
+template <class Isa, int MR, int NR, class Accumulate, bool kBits, FloatForm kForm, bool kResidual, bool kFull>
+__attribute__((always_inline)) inline void tile_run(const TileArgs& t) {
   for (int tile = 0; tile < t.tiles; ++tile) {
     const std::size_t first = std::size_t(tile) * MR;
-    float* const out0 = t.out != nullptr ? t.out + first * t.out_step : nullptr;
-    const float* const res0 = t.residual != nullptr ? t.residual + first * t.out_step : nullptr;
-    Word* const bits0 = t.bits_out != nullptr ? t.bits_out + first * t.bits_step : nullptr;
     const std::int32_t* const* const kc_rows = t.kc_rows + first;
     typename Isa::Acc acc[MR][NR];
 #pragma GCC unroll 16
@@ -209,25 +182,50 @@ void bconv_tile(const TileArgs& t) {
 #pragma GCC unroll 16
     for (int p = 0; p < MR; ++p) xb[p] = t.bases[first + p] + t.word_offset;
     Accumulate::template run<Isa, MR, NR>(acc, t.weights, t.block_stride, xb, t.k_offsets, t.k_steps);
-    if (t.thresholds != nullptr) {
-      // Bit output: one integer compare per value, NR * 8 <= 64 bits per pixel.
-      static_assert(NR * L <= kWordBits, "a tile's bits must fit one word");
-#pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) {
-        Word bits = 0;
-#pragma GCC unroll 16
-        for (int b = 0; b < NR; ++b) {
-          const int slot = t.slot0 + b * L;
-          bits |= Word(Isa::threshold_bits(acc[p][b], kc_rows[p] + slot, t.thresholds + slot))
-                  << (b * L);
-        }
-        insert_bits<Isa>(bits0 + p * t.bits_step, t.channel0, bits, t.valid);
-      }
-    } else if (res0 != nullptr) {
-      store_float_any<Isa, true, MR, NR>(t, acc, out0, res0, kc_rows);
+    if (kBits) {
+      store_bits<Isa, MR, NR>(t, acc, t.bits_out + first * t.bits_step, kc_rows);
     } else {
-      store_float_any<Isa, false, MR, NR>(t, acc, out0, nullptr, kc_rows);
+      store_float<Isa, kForm, kResidual, kFull, MR, NR>(
+          t, acc, t.out + first * t.out_step, kResidual ? t.residual + first * t.out_step : nullptr, kc_rows);
     }
+  }
+}
+
+template <class Isa, int MR, int NR, class Accumulate, FloatForm kForm, bool kResidual>
+__attribute__((always_inline)) inline void tile_run_float(const TileArgs& t) {
+  // Every block full (all but a layer's last channels) is the common case: then n = 8 is a
+  // compile-time constant and the ISA's loads and stores need no lane masks (masked AVX-512
+  // stores cost A-like layers 10% on Zen 4).
+  if (t.valid == NR * 8) {
+    tile_run<Isa, MR, NR, Accumulate, false, kForm, kResidual, true>(t);
+  } else {
+    tile_run<Isa, MR, NR, Accumulate, false, kForm, kResidual, false>(t);
+  }
+}
+
+template <class Isa, int MR, int NR, class Accumulate, FloatForm kForm>
+__attribute__((always_inline)) inline void tile_run_form(const TileArgs& t) {
+  if (t.residual != nullptr) {
+    tile_run_float<Isa, MR, NR, Accumulate, kForm, true>(t);
+  } else {
+    tile_run_float<Isa, MR, NR, Accumulate, kForm, false>(t);
+  }
+}
+
+// A tile: MR pixels x NR blocks, accumulated by `Accumulate` (EachStep, or an ISA's own k-loop
+// with the same contract: acc[p][b] = the popcounts of pixel p's words XOR block b's weights,
+// summed over the k-steps), over t.tiles runs of MR pixels.
+template <class Isa, int MR, int NR, class Accumulate = EachStep>
+void bconv_tile(const TileArgs& args) {
+  const TileArgs t = args;
+  if (t.thresholds != nullptr) {
+    tile_run<Isa, MR, NR, Accumulate, true, FloatForm::kFolded, false, false>(t);
+  } else if (t.form == FloatForm::kFolded) {
+    tile_run_form<Isa, MR, NR, Accumulate, FloatForm::kFolded>(t);
+  } else if (t.form == FloatForm::kClamped) {
+    tile_run_form<Isa, MR, NR, Accumulate, FloatForm::kClamped>(t);
+  } else {
+    tile_run_form<Isa, MR, NR, Accumulate, FloatForm::kLiteral>(t);
   }
 }
 
