@@ -6,9 +6,10 @@ import torch
 from torch import nn
 
 from convert_helpers import assert_matches, run_engine, torch_output
-from pocketbnn import converter, quantizers
+from pocketbnn import converter, engine, quantizers
 from pocketbnn.converter import passes
 from pocketbnn.layers import QuantConv2d, QuantLinear
+from pocketbnn.engine.graph import Graph, InputSpec, Node
 from pocketbnn.engine.ops.base import int4_codes
 
 
@@ -151,3 +152,31 @@ def test_unsupported_op_names_op_and_module_path():
 
     with pytest.raises(converter.ConversionError, match=r"GELU at body\.1"):
         converter.convert(Odd(), torch.randn(1, 3, 4, 4))
+
+
+@pytest.mark.parametrize("map_op", ["channel_tile", "channel_zeropad"])
+@pytest.mark.parametrize("pool", [
+    ("avgpool2d", {"kernel": [3, 3], "stride": [2, 2], "pads": [0, 1, 0, 1], "count_include_pad": True}),
+    ("avgpool2d", {"kernel": [3, 3], "stride": [2, 2], "pads": [1, 1, 1, 1], "count_include_pad": False}),
+    ("maxpool2d", {"kernel": [2, 2], "stride": [2, 2], "pads": [0, 1, 0, 1]}),
+])
+def test_widening_channel_map_moves_after_the_pool_bit_exactly(map_op, pool):
+    def graph(out_channels):
+        return Graph([InputSpec("x", (2, 7, 7, 6))],
+                     [Node("map", map_op, ["x"], ["y"], {"out_channels": out_channels}),
+                      Node("pool", pool[0], ["y"], ["z"], dict(pool[1])),
+                      Node("act", "relu", ["z"], ["out"])], ["out"])
+
+    x = np.random.default_rng(0).standard_normal((2, 7, 7, 6)).astype(np.float32)
+    for out_channels, moved in ((16, True), (6, False)):  # 6 -> 6: an identity, nothing to gain
+        want = engine.Interpreter(graph(out_channels)).run(x)
+        g = passes.pool_before_channel_map(graph(out_channels))
+        assert _ops(g) == ([pool[0], map_op, "relu"] if moved else [map_op, pool[0], "relu"])
+        np.testing.assert_array_equal(engine.Interpreter(g).run(x), want)
+
+
+def test_channel_map_read_twice_stays_before_the_pool():
+    g = Graph([InputSpec("x", (1, 4, 4, 2))],
+              [Node("map", "channel_tile", ["x"], ["y"], {"out_channels": 8}),
+               Node("pool", "maxpool2d", ["y"], ["z"], {"kernel": [2, 2], "stride": [2, 2]})], ["z", "y"])
+    assert _ops(passes.pool_before_channel_map(g)) == ["channel_tile", "maxpool2d"]

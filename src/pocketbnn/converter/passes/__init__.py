@@ -10,7 +10,7 @@ from pocketbnn.converter.passes._edit import remove_dead
 from pocketbnn.converter.passes.binarize import binarize
 from pocketbnn.converter.passes.bitpack import binary_maxpool, packed_output
 from pocketbnn.converter.passes.fold import fold_scale_shift, fuse_activation
-from pocketbnn.converter.passes.simplify import drop_identities, fuse_padding
+from pocketbnn.converter.passes.simplify import drop_identities, fuse_padding, pool_before_channel_map
 from pocketbnn.engine.graph import Graph
 
 Pass = Callable[[Graph], Graph]
@@ -18,6 +18,7 @@ Pass = Callable[[Graph], Graph]
 PIPELINE: list[tuple[str, Pass]] = [
     ("drop_identities", drop_identities),
     ("fuse_padding", fuse_padding),
+    ("pool_before_channel_map", pool_before_channel_map),
     ("binarize", binarize),
     ("remove_dead", remove_dead),
     ("fuse_activation", fuse_activation),
@@ -28,4 +29,4 @@ PIPELINE: list[tuple[str, Pass]] = [
 ]
 
 __all__ = ["PIPELINE", "Pass", "binarize", "binary_maxpool", "drop_identities", "fold_scale_shift",
-           "fuse_activation", "fuse_padding", "packed_output", "remove_dead"]
+           "fuse_activation", "fuse_padding", "packed_output", "pool_before_channel_map", "remove_dead"]

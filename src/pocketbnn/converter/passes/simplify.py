@@ -1,4 +1,5 @@
-"""Clean-up passes: drop identities, fuse explicit padding into the op that reads it."""
+"""Clean-up passes: drop identities, fuse explicit padding into the op that reads it, pool
+before widening channel maps."""
 
 from __future__ import annotations
 
@@ -35,4 +36,26 @@ def fuse_padding(graph: Graph) -> Graph:
             user.attrs["count_include_pad"] = True
         user.attrs["pads"] = [a + b for a, b in zip(user.attrs.get("pads", [0, 0, 0, 0]), pad.attrs["pads"])]
         bypass(graph, pad)
+    return graph
+
+
+def pool_before_channel_map(graph: Graph) -> Graph:
+    r"""A ``channel_tile`` or ``channel_zeropad`` that widens the channels and is read only by an
+    average or max pool runs after the pool instead: $\mathrm{pool}(\mathrm{map}(x)) =
+    \mathrm{map}(\mathrm{pool}(x))$ exactly (the map copies values or adds zero channels, and the
+    pool treats channels alike, summing each in the same order; a pooled zero channel is 0), and
+    the pool then reads $C_\text{in}$ channels instead of $C_\text{out}$. PokeBNN's downsampling
+    shortcut tiles 128 -> 512 channels at 56x56 and then pools to 28x28."""
+    shape = specs(graph)
+    for node in [n for n in graph.nodes if n.op in ("channel_tile", "channel_zeropad")]:
+        pool = sole_consumer(graph, node.outputs[0])
+        if pool is None or pool.op not in ("avgpool2d", "maxpool2d"):
+            continue
+        if shape[node.outputs[0]].shape[-1] <= shape[node.inputs[0]].shape[-1]:
+            continue
+        # x -> map -> y -> pool -> z  becomes  x -> pool -> y -> map -> z
+        (x,), (y,), (z,) = node.inputs, node.outputs, pool.outputs
+        pool.inputs, pool.outputs, node.inputs, node.outputs = [x], [y], [y], [z]
+        graph.nodes.remove(node)
+        graph.nodes.insert(graph.nodes.index(pool) + 1, node)
     return graph
