@@ -93,55 +93,58 @@ template <bool kSplit>
 struct LookupBytes {
   static constexpr int kByteSteps = 31;
 
-  // acc[p][b] (+)= the lane sums of k-steps [k0, k1), k1 - k0 <= kByteSteps.
+  // One k-step's byte counts: bytes[p][b][h] = those of step k (kFirst), else += them.
+  template <int MR, int NR, bool kFirst>
+  __attribute__((always_inline)) static void step(__m256i (&bytes)[MR][NR][2], __m256i table, __m256i nibble,
+                                                  const Word* w, std::size_t block_stride,
+                                                  const Word* const (&xb)[MR], const std::ptrdiff_t* koff, int k) {
+    // Split weights: per k-step 8 low-nibble words, then 8 high; whole weights: 8 words.
+    const Word* const wk = w + std::ptrdiff_t(k) * (kSplit ? 16 : 8);
+    const std::ptrdiff_t o = koff[k];
+    __m256i wv[NR][2][kSplit ? 2 : 1];  // [block][half][low / high nibbles, or the words]
+#pragma GCC unroll 16
+    for (int b = 0; b < NR; ++b) {
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        wv[b][h][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
+        if (kSplit) {
+          wv[b][h][kSplit] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 8 + 4 * h));
+        }
+      }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < MR; ++p) {
+      // Split input: the low nibbles' word, then the high.
+      const __m256i x = _mm256_set1_epi64x(static_cast<long long>(xb[p][o]));
+      const __m256i x_hi = kSplit ? _mm256_set1_epi64x(static_cast<long long>(xb[p][o + 1])) : x;
+#pragma GCC unroll 16
+      for (int b = 0; b < NR; ++b) {
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+          __m256i count;
+          if (kSplit) {
+            count = xor_popcount_bytes(table, x, x_hi, wv[b][h][0], wv[b][h][kSplit]);
+          } else {
+            const __m256i v = _mm256_xor_si256(x, wv[b][h][0]);
+            count = _mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(v, nibble)),
+                                    _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble)));
+          }
+          bytes[p][b][h] = kFirst ? count : _mm256_add_epi8(bytes[p][b][h], count);
+        }
+      }
+    }
+  }
+
+  // acc[p][b] (+)= the lane sums of k-steps [k0, k1), 0 < k1 - k0 <= kByteSteps. The first step
+  // sets the byte counts (no zeroing, no adds into zero: a tenth of a one-k-step tile's work).
   template <int MR, int NR, bool kAdd>
   __attribute__((always_inline)) static void steps(Acc8 (&acc)[MR][NR], const Word* w, std::size_t block_stride,
                                                    const Word* const (&xb)[MR], const std::ptrdiff_t* koff,
                                                    int k0, int k1) {
     __m256i bytes[MR][NR][2];
-#pragma GCC unroll 16
-    for (int p = 0; p < MR; ++p) {
-#pragma GCC unroll 16
-      for (int b = 0; b < NR; ++b) bytes[p][b][0] = bytes[p][b][1] = _mm256_setzero_si256();
-    }
     const __m256i table = nibble_popcount_table(), nibble = _mm256_set1_epi8(0x0f);
-    for (int k = k0; k < k1; ++k) {
-      // Split weights: per k-step 8 low-nibble words, then 8 high; whole weights: 8 words.
-      const Word* const wk = w + std::ptrdiff_t(k) * (kSplit ? 16 : 8);
-      const std::ptrdiff_t o = koff[k];
-      __m256i wv[NR][2][kSplit ? 2 : 1];  // [block][half][low / high nibbles, or the words]
-#pragma GCC unroll 16
-      for (int b = 0; b < NR; ++b) {
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; ++h) {
-          wv[b][h][0] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 4 * h));
-          if (kSplit) {
-            wv[b][h][kSplit] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wk + b * block_stride + 8 + 4 * h));
-          }
-        }
-      }
-#pragma GCC unroll 16
-      for (int p = 0; p < MR; ++p) {
-        // Split input: the low nibbles' word, then the high.
-        const __m256i x = _mm256_set1_epi64x(static_cast<long long>(xb[p][o]));
-        const __m256i x_hi = kSplit ? _mm256_set1_epi64x(static_cast<long long>(xb[p][o + 1])) : x;
-#pragma GCC unroll 16
-        for (int b = 0; b < NR; ++b) {
-#pragma GCC unroll 2
-          for (int h = 0; h < 2; ++h) {
-            __m256i count;
-            if (kSplit) {
-              count = xor_popcount_bytes(table, x, x_hi, wv[b][h][0], wv[b][h][kSplit]);
-            } else {
-              const __m256i v = _mm256_xor_si256(x, wv[b][h][0]);
-              count = _mm256_add_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(v, nibble)),
-                                      _mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble)));
-            }
-            bytes[p][b][h] = _mm256_add_epi8(bytes[p][b][h], count);
-          }
-        }
-      }
-    }
+    step<MR, NR, true>(bytes, table, nibble, w, block_stride, xb, koff, k0);
+    for (int k = k0 + 1; k < k1; ++k) step<MR, NR, false>(bytes, table, nibble, w, block_stride, xb, koff, k);
     // A zero made here, opaque to the optimizer: hoisted out of the tile loop, it would hold a
     // register through the k-loop, which then spills byte counts.
     __m256i zero;
