@@ -93,17 +93,40 @@ def test_pool2d(isa, batch, height, width, channels, kernel, stride, dilation, p
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
 
 
+def _pool_want(x, mode):
+    if mode == 0:
+        return x.max(axis=(1, 2), keepdims=True)
+    return x.astype(np.float64).mean(axis=(1, 2), keepdims=True)
+
+
+@pytest.mark.parametrize("channels", [7, 16, 40, 300])
+@pytest.mark.parametrize("height", [1, 4, 9, 13])
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_global_pool(isa, channels, height, mode):
+    """A window that is the whole image (an SE block's squeeze): rows are pooled in chunks of 4
+    into partials combined in order, so every thread count gives the same bits."""
+    x = np.random.default_rng(channels + height).standard_normal((2, height, 11, channels)).astype(np.float32)
+    outs = []
+    for threads in (1, 2, 3):
+        out = np.full((2, 1, 1, channels), np.nan, np.float32)
+        _core.float_pool2d(x, mode, height, 11, 1, 1, 1, 1, 0, 0, out, threads)
+        outs.append(out)
+    np.testing.assert_allclose(outs[0], _pool_want(x, mode), rtol=1e-5, atol=1e-6)
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
 @pytest.mark.parametrize("channels", [7, 16, 40, 256])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("mode", [0, 1])
-def test_global_pool_of_one_image(isa, channels, threads, mode):
-    """One output row (a global pooling of one image, as in an SE block): the channels are split
-    over the threads instead, in slices of whole cache lines."""
-    x = np.random.default_rng(channels).standard_normal((1, 9, 11, channels)).astype(np.float32)
-    out = np.full((1, 1, 1, channels), np.nan, np.float32)
+def test_one_output_row_splits_channels(isa, channels, threads, mode):
+    """One output row that is not a global pooling (a 9x11 window over a 9x12 image): the
+    channels are split over the threads instead, in slices of whole cache lines."""
+    x = np.random.default_rng(channels).standard_normal((1, 9, 12, channels)).astype(np.float32)
+    out = np.full((1, 1, 2, channels), np.nan, np.float32)
     _core.float_pool2d(x, mode, 9, 11, 1, 1, 1, 1, 0, 0, out, threads)
-    want = x.max(axis=(1, 2), keepdims=True) if mode == 0 else x.astype(np.float64).mean(axis=(1, 2), keepdims=True)
-    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    for ox in range(2):
+        np.testing.assert_allclose(out[:, :, ox:ox + 1], _pool_want(x[:, :, ox:ox + 11], mode), rtol=1e-5, atol=1e-6)
 
 
 @settings(max_examples=60, deadline=None)
