@@ -28,6 +28,15 @@ namespace pocketbnn {
 enum class PadValue : int { kOne = 1, kZero = 0 };
 enum class OutputType : int { kFloat = 0, kBits = 1 };
 
+// How a residual (Bconv2dArgs::residual) of r = residual_channels channels maps onto the output
+// channels: channel c adds
+//   kSame:    residual[c]                                     (r = out_c)
+//   kTile:    residual[c mod r]
+//   kZeroPad: residual[c] for c < r, nothing for the others
+// (PokeBNN's shortcuts, added in the output stage instead of in a pass of their own). With a
+// map, groups is 1 and r a multiple of 64, so every tile's channels map to one contiguous run.
+enum class ResidualMap : int { kSame = 0, kTile = 1, kZeroPad = 2 };
+
 // Weights re-laid out for the optimized kernels, computed once per weight tensor.
 //
 // Output channels of each group are split into blocks of kBlockLanes; within a block, the words
@@ -78,11 +87,14 @@ struct Bconv2dArgs {
   int out_h = 0, out_w = 0;
   PadValue pad_value = PadValue::kOne;
   OutputType output_type = OutputType::kFloat;
-  // Float output: clamp(dot, clamp_lo, clamp_hi) * multiplier[c] + bias[c] (+ residual, an
-  // array laid out as out_float, e.g. a ResNet shortcut; it may be out_float itself).
+  // Float output: clamp(dot, clamp_lo, clamp_hi) * multiplier[c] + bias[c] (+ residual, per
+  // pixel residual_channels floats mapped by residual_map, e.g. a ResNet shortcut; with kSame
+  // it may be out_float itself).
   const float* multiplier = nullptr;
   const float* bias = nullptr;
   const float* residual = nullptr;
+  int residual_channels = 0;
+  ResidualMap residual_map = ResidualMap::kSame;
   std::int32_t clamp_lo = INT32_MIN, clamp_hi = INT32_MAX;
   // Bit output: bit c = dot < thresholds[c]; padding bits of the last word are 0.
   const std::int32_t* thresholds = nullptr;
@@ -99,6 +111,11 @@ struct Bconv2dArgs {
 
 // True if some tap of some output pixel falls outside the image.
 bool touches_padding(const Bconv2dArgs& args);
+
+// What output channel `c` of a pixel adds, given that pixel's residual row (residual_map): a
+// pointer to the residual value, or null. Channels c..c+n-1 within one 64-channel run map to
+// the n values from there.
+const float* residual_for(const Bconv2dArgs& args, const float* row, int c);
 
 using Bconv2dFn = void (*)(const Bconv2dArgs& args);
 

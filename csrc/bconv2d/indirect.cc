@@ -263,7 +263,9 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
     t.bits_step = out_words;
     t.kc_rows = s.kc_rows.get();
     t.out = a.out_float ? a.out_float + first * a.out_c : nullptr;
-    t.residual = a.residual ? a.residual + first * a.out_c : nullptr;
+    const std::size_t res_step = std::size_t(a.residual_channels);
+    const float* const residual = a.residual ? a.residual + first * res_step : nullptr;
+    t.res_step = res_step;
     t.bits_out = a.out_bits ? a.out_bits + first * out_words : nullptr;
     const std::size_t chunk = unit % chunks;
     const int b_begin = int(chunk) * chunk_blocks;
@@ -278,6 +280,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         t.slot0 = block * L;
         t.channel0 = g * pw.out_c_per_group + b * L;
         t.valid = std::min(nr * L, pw.out_c_per_group - b * L);
+        t.residual = residual ? residual_for(a, residual, t.channel0) : nullptr;
         if (full_tiles > 0) {
           t.tiles = full_tiles;
           tiles.fns[(MR - 1) * NR + (nr - 1)](t);
@@ -290,7 +293,7 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
           r.bases = t.bases + done;
           r.kc_rows = t.kc_rows + done;
           r.out = t.out ? t.out + done * a.out_c : nullptr;
-          r.residual = t.residual ? t.residual + done * a.out_c : nullptr;
+          r.residual = t.residual ? t.residual + done * res_step : nullptr;
           r.bits_out = t.bits_out ? t.bits_out + done * out_words : nullptr;
           tiles.fns[(rest - 1) * NR + (nr - 1)](r);
         }

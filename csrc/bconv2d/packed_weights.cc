@@ -71,6 +71,17 @@ bool touches_padding(const Bconv2dArgs& a) {
   return a.pad_top > 0 || a.pad_left > 0 || last_y >= a.in_h || last_x >= a.in_w;
 }
 
+const float* residual_for(const Bconv2dArgs& a, const float* row, int c) {
+  switch (a.residual_map) {
+    case ResidualMap::kTile:
+      return row + c % a.residual_channels;
+    case ResidualMap::kZeroPad:
+      return c < a.residual_channels ? row + c : nullptr;
+    default:
+      return row + c;
+  }
+}
+
 OutputStage make_output_stage(const Bconv2dArgs& a, const PackedBconvWeights& p) {
   OutputStage st;
   st.type = a.output_type;

@@ -36,7 +36,8 @@ void bconv2d(const Bconv2dArgs& a) {
             const std::int32_t clamped = std::clamp(dot, a.clamp_lo, a.clamp_hi);
             const std::size_t i = pixel * a.out_c + c;
             const float y = float(clamped) * a.multiplier[c] + a.bias[c];
-            a.out_float[i] = a.residual != nullptr ? y + a.residual[i] : y;
+            const float* r = a.residual != nullptr ? residual_for(a, a.residual + pixel * a.residual_channels, c) : nullptr;
+            a.out_float[i] = r != nullptr ? y + *r : y;
           } else {
             Word& word = a.out_bits[pixel * out_words + c / kWordBits];
             const Word bit = Word{1} << (c % kWordBits);

@@ -56,10 +56,11 @@ struct TileArgs {
   const std::int32_t* thresholds;     // bit output: OutputStage::thresholds, by slot; else null
   int slot0, channel0, valid;  // first slot, its output channel, valid channels from there
   float* out;                  // float output of the first pixel (channel 0); pixels follow
-  const float* residual;       // added to the float output, laid out as out; or null
+  const float* residual;       // added to the float output: the first pixel's value for channel0; or null
   Word* bits_out;              // bit output of the first pixel (word 0); pixels follow
   // The per-pixel arrays (bases, kc_rows, out, bits_out) run on over the call's tiles.
   std::size_t out_step, bits_step;     // floats / words per output pixel
+  std::size_t res_step;                // floats per residual pixel
   const std::int32_t* const* kc_rows;  // per pixel kc row by slot (bit and literal outputs)
 };
 
@@ -117,7 +118,7 @@ __attribute__((always_inline)) inline void store_float(const TileArgs& t,
 #pragma GCC unroll 16
   for (int p = 0; p < MR; ++p) {
     float* const out = out0 + p * t.out_step + t.channel0;
-    const float* const res = kResidual ? res0 + p * t.out_step + t.channel0 : nullptr;
+    const float* const res = kResidual ? res0 + p * t.res_step : nullptr;
     const std::int32_t* const kc = kc_rows[p] + t.slot0;
 #pragma GCC unroll 16
     for (int b = 0; b < NR; ++b) {
@@ -205,7 +206,7 @@ __attribute__((noinline)) void tile_run(const TileArgs& args) {
       store_bits<Isa, MR, NR>(t, acc, t.bits_out + first * t.bits_step, kc_rows);
     } else {
       store_float<Isa, kForm, kResidual, kFull, MR, NR>(
-          t, acc, t.out + first * t.out_step, kResidual ? t.residual + first * t.out_step : nullptr, kc_rows);
+          t, acc, t.out + first * t.out_step, kResidual ? t.residual + first * t.res_step : nullptr, kc_rows);
     }
   }
 }

@@ -192,18 +192,36 @@ class PreparedBconv2d {
                   bits_ ? packed_words(out_c) : std::size_t(out_c)};
   }
 
-  void run_float(CArray<const Word> x, CArray<float> out, CArray<const float> residual) {
+  // residual_map: a ResidualMap; with kTile / kZeroPad the residual has fewer channels than the
+  // output (a multiple of 64, groups 1) and must not overlap it.
+  void run_float(CArray<const Word> x, CArray<float> out, CArray<const float> residual, int residual_map) {
     require(!bits_, "this convolution has bit output");
     check(x, out.ndim(), [&](int i) { return out.shape(i); });
+    require(residual_map >= int(ResidualMap::kSame) && residual_map <= int(ResidualMap::kZeroPad),
+            "residual_map must be 0 (same), 1 (tile) or 2 (zero-pad)");
+    const auto map = ResidualMap(residual_map);
+    Bconv2dArgs a = args_;
     if (residual.is_valid()) {
       require(residual.ndim() == 4 && residual.shape(0) == out_shape_[0] && residual.shape(1) == out_shape_[1] &&
-                  residual.shape(2) == out_shape_[2] && residual.shape(3) == out_shape_[3],
-              [&] { return "residual must have the output's shape, got " + shape_of(residual); });
+                  residual.shape(2) == out_shape_[2],
+              [&] { return "residual must have the output's batch, height and width, got " + shape_of(residual); });
+      const std::size_t channels = residual.shape(3);
+      if (map == ResidualMap::kSame) {
+        require(channels == out_shape_[3], [&] { return "residual must have the output's shape, got " + shape_of(residual); });
+      } else {
+        require(args_.groups == 1, "a mapped residual needs groups == 1");
+        require(channels > 0 && channels % kWordBits == 0 && channels <= out_shape_[3],
+                [&] { return "a mapped residual needs a multiple of 64 channels, at most the output's " +
+                             std::to_string(out_shape_[3]) + ", got " + shape_of(residual); });
+        const float *r = residual.data(), *o = out.data();
+        require(r + residual.size() <= o || o + out.size() <= r, "a mapped residual must not overlap out");
+      }
+      a.residual = residual.data();
+      a.residual_channels = int(channels);
+      a.residual_map = map;
     }
-    Bconv2dArgs a = args_;
     a.input = x.data();
     a.out_float = out.data();
-    a.residual = residual.is_valid() ? residual.data() : nullptr;
     launch(a);
   }
 
@@ -599,7 +617,7 @@ NB_MODULE(_core, m) {
       // noconvert: an array of another dtype is refused, never copied (a converted `out` would
       // be written and thrown away).
       .def("run_float", &PreparedBconv2d::run_float, "x"_a.noconvert(), "out"_a.noconvert(),
-           "residual"_a.noconvert().none())
+           "residual"_a.noconvert().none(), "residual_map"_a = 0)
       .def("run_bits", &PreparedBconv2d::run_bits, "x"_a.noconvert(), "out"_a.noconvert());
   m.def("bmaxpool", &bmaxpool, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a, "pad_top"_a,
         "pad_left"_a, "out"_a, "num_threads"_a);

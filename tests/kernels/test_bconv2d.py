@@ -284,6 +284,62 @@ def test_bad_arguments_raise_clear_errors(call, error, match):
         call()
 
 
+def _mapped(r, residual_map, out_c):
+    """The residual as the output stage adds it: tiled along channels, or zero-padded."""
+    if residual_map == "tile":
+        return np.tile(r, (1, 1, 1, -(-out_c // r.shape[-1])))[..., :out_c]
+    return np.pad(r, [(0, 0)] * 3 + [(0, out_c - r.shape[-1])])
+
+
+@pytest.mark.parametrize("residual_map", ["tile", "zeropad"])
+@pytest.mark.parametrize("res_c, out_c", [(64, 64), (64, 200), (128, 256), (64, 130)])
+@pytest.mark.parametrize("size, threads", [(1, 1), (2, 2), (9, 1), (9, 3)])
+@pytest.mark.parametrize("pad_value, clamp", [(1, None), (0, None), (1, (-3, 1000))])
+def test_mapped_residual_is_added_like_a_separate_add(isa, residual_map, res_c, out_c, size, threads,
+                                                      pad_value, clamp):
+    """A residual of fewer channels, tiled or zero-padded onto the output's (PokeBNN's shortcuts),
+    gives exactly the plain output plus the mapped residual, on every path (few-pixel tiles
+    included) and in every float form."""
+    rng = np.random.default_rng(res_c + out_c + size)
+    x, w = random_signs(rng, (1, size, size + 1, 70)), random_signs(rng, (out_c, 3, 3, 70))
+    kwargs = dict(padding="same", pad_value=pad_value, clamp=clamp, num_threads=threads,
+                  multiplier=rng.uniform(-1.5, 1.5, out_c).astype(np.float32),
+                  bias=rng.standard_normal(out_c).astype(np.float32))
+    xp, wp = kernels.pack_bits(x), kernels.pack_bits(w)
+    plain = kernels.bconv2d(xp, wp, 70, **kwargs)
+    r = rng.standard_normal(plain.shape[:3] + (res_c,)).astype(np.float32)
+    got = kernels.bconv2d(xp, wp, 70, residual=r, residual_map=residual_map, **kwargs)
+    np.testing.assert_array_equal(got, plain + _mapped(r, residual_map, out_c))
+    with kernels.use_isa("reference"):  # its output stage rounds as written, the ISAs' may fuse
+        want = kernels.bconv2d(xp, wp, 70, residual=r, residual_map=residual_map, **kwargs)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(residual=np.zeros((1, 4, 4, 32), np.float32), residual_map="tile"), "multiple of 64"),
+        (dict(residual=np.zeros((1, 4, 4, 128), np.float32), residual_map="zeropad"), "at most the output's"),
+        (dict(residual=np.zeros((1, 4, 3, 64), np.float32), residual_map="tile"), "batch, height and width"),
+        (dict(residual=np.zeros((1, 4, 4, 64), np.float32), residual_map="repeat"), "residual_map must be"),
+    ],
+)
+def test_mapped_residual_rejects_bad_arguments(kwargs, match):
+    w = np.zeros((96, 3, 3, 1), np.uint64)
+    with pytest.raises(ValueError, match=match):
+        kernels.bconv2d(np.zeros((1, 6, 6, 1), np.uint64), w, 64, **kwargs)
+
+
+def test_mapped_residual_needs_one_group_and_no_overlap_with_out():
+    x, r = np.zeros((1, 4, 4, 2), np.uint64), np.zeros((1, 4, 4, 64), np.float32)
+    with pytest.raises(ValueError, match="groups == 1"):
+        kernels.bconv2d(x, np.zeros((128, 1, 1, 1), np.uint64), 128, groups=2, residual=r, residual_map="tile")
+    conv = kernels.Bconv2d(np.zeros((128, 1, 1, 2), np.uint64), x.shape, 128)
+    out = np.zeros(conv.output_shape, np.float32)
+    with pytest.raises(ValueError, match="must not overlap out"):
+        conv(x, residual=out.reshape(-1)[:4 * 4 * 64].reshape(1, 4, 4, 64), residual_map="tile", out=out)
+
+
 def test_core_rejects_mismatched_arrays_even_without_the_wrapper():
     from pocketbnn import _core
 

@@ -27,6 +27,8 @@ from pocketbnn.kernels.geometry import pair, window_geometry
 from pocketbnn.kernels.threads import resolve_num_threads
 
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+# residual_map names -> the core's ResidualMap (csrc/bconv2d/bconv2d.h).
+RESIDUAL_MAPS = {None: 0, "tile": 1, "zeropad": 2}
 
 
 def _require_array(x: object, name: str, dtype: type, ndim: int) -> np.ndarray:
@@ -192,24 +194,28 @@ class Bconv2d:
             out_w, None if self._bits else multiplier, None if self._bits else bias, int(lo), int(hi),
             thresholds, resolve_num_threads(num_threads))
 
-    def __call__(self, x: np.ndarray, *, residual: np.ndarray | None = None,
+    def __call__(self, x: np.ndarray, *, residual: np.ndarray | None = None, residual_map: str | None = None,
                  out: np.ndarray | None = None) -> np.ndarray:
-        """Run on packed ``x`` of ``input_shape``; ``residual`` and ``out`` as in :func:`bconv2d`."""
+        """Run on packed ``x`` of ``input_shape``; ``residual``, ``residual_map`` and ``out`` as in
+        :func:`bconv2d`."""
         if self._bits and residual is not None:
             raise ValueError("residual needs float output (no thresholds)")
+        if residual_map not in RESIDUAL_MAPS:
+            raise ValueError(f"residual_map must be one of {sorted(k for k in RESIDUAL_MAPS if k)} or None, "
+                             f"got {residual_map!r}")
         if out is None:
             out = np.empty(self.output_shape, self.output_dtype)
         try:
             if self._bits:
                 self._core.run_bits(x, out)
             else:
-                self._core.run_float(x, out, residual)
+                self._core.run_float(x, out, residual, RESIDUAL_MAPS[residual_map])
         except (TypeError, ValueError):
-            self._explain(x, residual, out)
+            self._explain(x, residual, residual_map, out)
             raise
         return out
 
-    def _explain(self, x, residual, out) -> None:
+    def _explain(self, x, residual, residual_map, out) -> None:
         """Raise the clearest error for arguments the core refused (its own message otherwise)."""
         _require_array(x, "x", np.uint64, 4)
         if x.shape != self.input_shape:
@@ -217,7 +223,7 @@ class Bconv2d:
         _output(out, self.output_shape, self.output_dtype)
         if residual is not None:
             _require_array(residual, "residual", np.float32, 4)
-            if residual.shape != out.shape:
+            if residual_map is None and residual.shape != out.shape:
                 raise ValueError(f"residual has shape {residual.shape}; the output has {out.shape}")
 
 
@@ -235,6 +241,7 @@ def bconv2d(
     bias: np.ndarray | None = None,
     clamp: tuple[int, int] | None = None,
     residual: np.ndarray | None = None,
+    residual_map: str | None = None,
     thresholds: np.ndarray | None = None,
     num_threads: int | None = None,
     out: np.ndarray | None = None,
@@ -254,7 +261,12 @@ def bconv2d(
         multiplier, bias: float32 per output channel (default 1 and 0); float output.
         clamp: ``(lo, hi)`` applied to the integer dot product before the multiplier.
         residual: float32 of the output's shape, added to the float output (a shortcut
-            connection fused into the output stage); may be ``out`` itself.
+            connection fused into the output stage); may be ``out`` itself. With
+            ``residual_map``, of the output's batch, height and width but $r$ channels, a
+            multiple of 64 and at most the output's (``groups`` 1; not overlapping ``out``).
+        residual_map: how such a residual maps onto the output channels (PokeBNN's
+            shortcuts): ``"tile"``, channel $c$ adds ``residual[..., c % r]``; ``"zeropad"``,
+            channel $c$ adds ``residual[..., c]`` for $c < r$ and nothing after.
         thresholds: int32 per output channel; selects bit-packed output, bit = dot < t.
         num_threads: threads for this call (default: :func:`set_num_threads`).
         out: an already-allocated C-contiguous output of the shape and dtype described under
@@ -277,7 +289,7 @@ def bconv2d(
     conv = Bconv2d(weights, x.shape, in_channels, stride=stride, dilation=dilation, padding=padding,
                    pad_value=pad_value, groups=groups, multiplier=multiplier, bias=bias, clamp=clamp,
                    thresholds=thresholds, num_threads=num_threads)
-    return conv(x, residual=residual, out=out)
+    return conv(x, residual=residual, residual_map=residual_map, out=out)
 
 
 def bdense(
