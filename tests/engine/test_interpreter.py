@@ -320,3 +320,47 @@ def test_padding_moves_into_packing_and_results_are_unchanged(monkeypatch):
     zero_padded = _residual_graph(1)
     zero_padded.nodes[1].attrs["pad_value"] = 0
     assert "q1" not in executor.padding_into_packing(zero_padded)
+
+
+def _mapped_shortcut_graph(out_c, shortcut_c, dense=False):
+    """PokeBNN's conv3 tail: y = bconv(x) + zeropad(x) + tile(r), as a 3x3 conv or a binary
+    dense layer (a 1x1 conv on 2-D input)."""
+    from pocketbnn import kernels
+    from pocketbnn.engine import Graph, InputSpec, Node
+    rng = np.random.default_rng(out_c)
+    shape = (2, shortcut_c) if dense else (2, 5, 4, shortcut_c)
+    k = [1, 1] if dense else [3, 3]
+    conv = Node("conv", "bconv2d", ["p"], ["c"],
+                {"kernel": k, "channels_in": shortcut_c} | ({} if dense else {"pads": [1, 1, 1, 1]}),
+                {"weights": kernels.pack_bits(rng.standard_normal((out_c, *k, shortcut_c)).astype(np.float32)),
+                 "multiplier": rng.standard_normal(out_c).astype(np.float32),
+                 "bias": rng.standard_normal(out_c).astype(np.float32)})
+    return Graph([InputSpec("x", shape), InputSpec("r", shape)], [
+        Node("q", "quantize", ["x"], ["p"]), conv,
+        Node("pad", "channel_zeropad", ["x"], ["xp"], {"out_channels": out_c}),
+        Node("add1", "add", ["c", "xp"], ["s"]),
+        Node("tile", "channel_tile", ["r"], ["rt"], {"out_channels": out_c}),
+        Node("add2", "add", ["rt", "s"], ["y"]),
+    ], ["y"], {"name": "mapped"})
+
+
+@pytest.mark.parametrize("out_c, shortcut_c, fuses", [(256, 64, True), (128, 128, True), (200, 64, True),
+                                                       (96, 70, False)])
+@pytest.mark.parametrize("dense", [False, True])
+def test_channel_map_shortcut_runs_in_the_bconv_output_stage(isa, out_c, shortcut_c, fuses, dense, monkeypatch):
+    """A zero-pad (or tile) added to a binary conv's output is added by the conv's output
+    stage: the map and the add are no-ops, the result equals the unfused run's bit for bit. A
+    shortcut of channels not a multiple of 64 keeps its own pass."""
+    from pocketbnn.engine import executor
+    rng = np.random.default_rng(1)
+    shape = (2, shortcut_c) if dense else (2, 5, 4, shortcut_c)
+    x, r = rng.standard_normal((2, *shape)).astype(np.float32)
+    graph = _mapped_shortcut_graph(out_c, shortcut_c, dense)
+    fused = engine.from_bytes(engine.to_bytes(graph))
+    steps = fused._plan((x.shape, r.shape)).steps
+    assert [t.node_name for t in steps if t.fused] == (["pad", "add1", "add2"] if fuses else ["add1", "add2"])
+    got = fused.run([x, r])
+    monkeypatch.setattr(executor._Plan, "_fuse_mapped_residual_adds", lambda plan: None)
+    plain = engine.from_bytes(engine.to_bytes(graph))
+    assert [t.node_name for t in plain._plan((x.shape, r.shape)).steps if t.fused] == ["add1", "add2"]
+    np.testing.assert_array_equal(got, plain.run([x, r]))

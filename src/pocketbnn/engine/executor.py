@@ -41,6 +41,7 @@ class _Step:
     affine: Op | None = None        # applying that op's scale and shift in the kernel
     add_into: int | None = None    # fused with the next step, an add: write its output directly,
     residual: int | None = None    # adding this value (the add's other input) in the kernel
+    residual_map: str | None = None  # ... through this channel map (a fused channel tile / zero-pad)
     addend: int | None = None      # an earlier add done here: add this value to inputs[0] first
     before: Op | None = None       # an earlier per-channel op done here (by an SE gate's mul), first
     fused: bool = False            # done by another step: nothing to run
@@ -86,6 +87,7 @@ class _Plan:
             self.value_specs[k] = specs[v]
         self.num_inputs = len(graph.inputs)
         self.outputs = [self.index[v] for v in graph.outputs]
+        self._fuse_mapped_residual_adds()
         self._fuse_residual_adds()
         self._fuse_relus()
         self._fuse_scale_shifts()
@@ -114,6 +116,40 @@ class _Plan:
                     and a.affine_into is None and len(a.outputs) == 1 and a.outputs[0] in b.inputs
                     and readers[a.outputs[0]] == 1 and a.outputs[0] not in outputs):
                 yield a, b, a.outputs[0]
+
+    def _fuse_mapped_residual_adds(self) -> None:
+        """An add of an op's output and a channel tile / zero-pad of a value x, each read by the
+        add only (PokeBNN's shortcuts): when the op can add x through the map in its output stage
+        (``can_fuse_mapped_add``, a binary conv), x is ready before the op runs and the add comes
+        right after the op (with the map, if anywhere, in between: it moves before the op, as
+        arenas are planned on fused steps being adjacent), the op writes the add's output, and
+        the map and the add become no-ops: one pass over the output, not two."""
+        readers = self._readers()
+        outputs = set(self.outputs)
+        for add in list(self.steps):
+            if add.op.name != "add" or add.fused or len(add.inputs) != 2 or add.inputs[0] == add.inputs[1]:
+                continue
+            made_by = {v: k for k, step in enumerate(self.steps) for v in step.outputs}
+            j = self.steps.index(add)
+            for y, m in (add.inputs, add.inputs[::-1]):
+                if any(readers.get(v) != 1 or v in outputs or v not in made_by for v in (y, m)):
+                    continue
+                k, i = made_by[y], made_by[m]
+                a, c = self.steps[k], self.steps[i]
+                if (c.op.residual_map is None or a.fused or c.fused or len(a.outputs) != 1
+                        or a.add_into is not None or c.add_into is not None
+                        or not (j == k + 1 or j == k + 2 == i + 1)
+                        or self.value_specs[y] != self.value_specs[add.outputs[0]]):
+                    continue
+                x = c.inputs[0]
+                if made_by.get(x, -1) >= k or not a.op.can_fuse_mapped_add(
+                        [self.value_specs[v] for v in a.inputs], self.value_specs[x], c.op.residual_map):
+                    continue
+                a.add_into, a.residual, a.residual_map = add.outputs[0], x, c.op.residual_map
+                add.fused = c.fused = True
+                if i == k + 1:
+                    self.steps.insert(k, self.steps.pop(i))
+                break
 
     def _fuse_residual_adds(self) -> None:
         """An add of same-shape operands, one made by the step just before it (an op with a
@@ -257,6 +293,9 @@ class _Plan:
         ins = [env[i] for i in step.inputs]
         if step.relu_into is not None:
             return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
+        if step.add_into is not None and step.residual_map is not None:
+            return step.op.bind_mapped_residual(ins, [env[step.add_into]], scratch, env[step.residual],
+                                                step.residual_map)
         if step.add_into is not None:
             return step.op.bind_residual(ins, [env[step.add_into]], scratch, env[step.residual])
         addend = env[step.addend] if step.addend is not None else None
@@ -444,8 +483,9 @@ class Interpreter:
             self._execute(inputs, timings=per_op)
             totals.append((time.perf_counter() - start) * 1e3)
         plan = self._plan(tuple(x.shape for x in self._check_inputs(inputs)))
-        ops = [OpTiming(n.name, n.op, plan.specs[n.outputs[0]].shape, float(np.median(t)))
-               for n, t in zip(self.graph.nodes, per_op)]
+        # In the order the steps run (a fusion may move a no-op step before the one doing it).
+        ops = [OpTiming(step.node_name, step.op.name, plan.value_specs[step.outputs[0]].shape, float(np.median(t)))
+               for step, t in zip(plan.steps, per_op)]
         return Profile(ops, float(np.median(totals)), repeats)
 
     def _execute(self, inputs, timings):

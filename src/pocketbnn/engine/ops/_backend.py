@@ -41,9 +41,11 @@ def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int
     return kernels.BconvWeights(np.ascontiguousarray(weights), in_channels_per_group * groups, groups=groups)
 
 
-def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, residual, thresholds, num_threads):
+def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, residual, thresholds, num_threads,
+                 residual_map=None):
     """Binary convolution into ``out`` (float32, or uint64 when ``thresholds`` is given; the
-    kernel overwrites every word, so no zeroing), plus ``residual`` (float output, or None);
+    kernel overwrites every word, so no zeroing), plus ``residual`` (float output, or None;
+    mapped onto the output channels by ``residual_map``, as ``kernels.bconv2d``'s);
     the output size, and so the bottom/right padding, is ``out``'s. Prepared once
     (``kernels.Bconv2d``), so a run pays only the input check."""
     packed_out = thresholds is not None
@@ -52,7 +54,7 @@ def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, 
                            multiplier=None if packed_out else multiplier, bias=None if packed_out else bias,
                            clamp=None if packed_out else tuple(clamp), thresholds=thresholds,
                            num_threads=num_threads)
-    return partial(conv, x, residual=residual, out=out)
+    return partial(conv, x, residual=residual, residual_map=residual_map, out=out)
 
 
 def bind_bmaxpool2d(x, out, *, window, num_threads):

@@ -68,6 +68,9 @@ class Op:
     name: ClassVar[str] = ""
     num_inputs: ClassVar[int] = 1
     num_threads: int = 1
+    # A channel map another op can apply to this op's input while adding it as a residual
+    # (``can_fuse_mapped_add``): "tile" / "zeropad", or None.
+    residual_map: ClassVar[str | None] = None
 
     def __init__(self, attrs: dict[str, Any], params: dict[str, np.ndarray]) -> None:
         self.attrs, self.params = attrs, params
@@ -132,6 +135,18 @@ class Op:
     def bind_residual(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray],
                       residual: np.ndarray) -> Callable[[], None]:
         """As :meth:`bind`, with ``residual`` added to the output (if :meth:`can_fuse_add`)."""
+        raise NotImplementedError
+
+    def can_fuse_mapped_add(self, inputs: list[TensorSpec], residual: TensorSpec, residual_map: str) -> bool:
+        """Whether :meth:`bind_mapped_residual` can add ``residual``, a channel tile or zero-pad
+        (``residual_map``, the :class:`ChannelTile` / :class:`ChannelZeroPad` maps) of it, to
+        this op's output."""
+        return False
+
+    def bind_mapped_residual(self, ins: list[np.ndarray], outs: list[np.ndarray], scratch: list[np.ndarray],
+                             residual: np.ndarray, residual_map: str) -> Callable[[], None]:
+        """As :meth:`bind`, with ``residual`` mapped onto the output channels and added (if
+        :meth:`can_fuse_mapped_add`)."""
         raise NotImplementedError
 
 

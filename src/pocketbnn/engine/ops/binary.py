@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from pocketbnn.engine.errors import ModelFormatError
+from pocketbnn.engine.model_file import WORD_BITS
 from pocketbnn.engine.ops import _backend
 from pocketbnn.engine.ops.base import (F32, U64, Op, TensorSpec, attr_choice, attr_int, attr_ints,
                                        channel_vector, param, register)
@@ -121,21 +122,31 @@ class BConv2d(Op):
             return [TensorSpec(lead + (self.out_channels,), F32)]
         return [TensorSpec(lead + (words(self.out_channels),), U64, self.out_channels)]
 
-    def bind(self, ins, outs, scratch, residual=None):
+    def bind(self, ins, outs, scratch, residual=None, residual_map=None):
         x, out = ins[0], outs[0]
         if x.ndim == 2:  # binary dense: a 1x1 convolution over a 1-pixel image (views, no copies)
             x = x.reshape(x.shape[0], 1, 1, x.shape[1])
             out = out.reshape(out.shape[0], 1, 1, out.shape[1])
-            residual = None if residual is None else residual.reshape(out.shape)
+            residual = None if residual is None else residual.reshape(out.shape[:3] + residual.shape[-1:])
         return _backend.bind_bconv2d(x, self.kernel, out, window=self.window, pad_value=self.pad_value,
                                      clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
-                                     residual=residual, thresholds=self.thresholds, num_threads=self.num_threads)
+                                     residual=residual, residual_map=residual_map, thresholds=self.thresholds,
+                                     num_threads=self.num_threads)
 
     def can_fuse_add(self, inputs):
         return self.output == "float"
 
     def bind_residual(self, ins, outs, scratch, residual):
         return self.bind(ins, outs, scratch, residual=residual)
+
+    def can_fuse_mapped_add(self, inputs, residual, residual_map):
+        # The kernel maps whole 64-channel runs of one group (kernels.bconv2d's residual_map).
+        c = residual.shape[-1]
+        return (self.output == "float" and self.kernel.groups == 1 and residual.dtype == F32
+                and c % WORD_BITS == 0 and 0 < c <= self.kernel.out_channels)
+
+    def bind_mapped_residual(self, ins, outs, scratch, residual, residual_map):
+        return self.bind(ins, outs, scratch, residual=residual, residual_map=residual_map)
 
 
 @register("bmaxpool2d")

@@ -130,7 +130,9 @@ class Softmax(Op):
 
 class _ChannelMap(Op):
     """A map of the channel axis, run by the compiled ``float_channel_map`` kernel; a following
-    add of a same-shape value (the ReshapeAdd's add) runs in the same pass."""
+    add of a same-shape value (the ReshapeAdd's add) runs in the same pass. A tile or zero-pad
+    added to a binary conv's output runs in that conv's output stage instead (``residual_map``,
+    the executor's mapped-residual fusion)."""
 
     map_kind: ClassVar[int]
 
@@ -163,6 +165,7 @@ class ChannelTile(_ChannelMap):
     (with $C_{out} \le C$, keeping the first channels)."""
 
     map_kind = _backend.CHANNEL_TILE
+    residual_map = "tile"
 
 
 @register("channel_zeropad")
@@ -170,6 +173,7 @@ class ChannelZeroPad(_ChannelMap):
     """Append zero channels up to ``out_channels``."""
 
     map_kind = _backend.CHANNEL_ZEROPAD
+    residual_map = "zeropad"
 
     def check_channels(self, c):
         if c > self.out_channels:
