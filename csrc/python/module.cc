@@ -80,6 +80,9 @@ void unpack(CArray<const Word> packed, CArray<T> out) {
   select_ukernel<Op>().fn(packed.data(), rc.rows, rc.channels, out.data());
 }
 
+// True if the arrays [p, p + n) and [q, q + m) share memory.
+bool overlaps(const float* p, std::size_t n, const float* q, std::size_t m) { return p < q + m && q < p + n; }
+
 // Throws std::invalid_argument if !ok. `message` is a string literal or a callable that builds
 // the message, so the hot path of a kernel call never formats strings.
 template <class Message>
@@ -213,8 +216,8 @@ class PreparedBconv2d {
         require(channels > 0 && channels % kWordBits == 0 && channels <= out_shape_[3],
                 [&] { return "a mapped residual needs a multiple of 64 channels, at most the output's " +
                              std::to_string(out_shape_[3]) + ", got " + shape_of(residual); });
-        const float *r = residual.data(), *o = out.data();
-        require(r + residual.size() <= o || o + out.size() <= r, "a mapped residual must not overlap out");
+        require(!overlaps(residual.data(), residual.size(), out.data(), out.size()),
+                "a mapped residual must not overlap out");
       }
       a.residual = residual.data();
       a.residual_channels = int(channels);
@@ -481,9 +484,6 @@ void float_channel_map(CArray<const float> x, int map, CArray<const float> resid
   require(!residual.is_valid() || (residual.ndim() == out.ndim() && residual.size() == out.size() &&
                                    residual.shape(out.ndim() - 1) == rc.channels),
           "residual must have the shape of out");
-  const auto overlaps = [](const float* p, std::size_t n, const float* q, std::size_t m) {
-    return p < q + m && q < p + n;
-  };
   require(!overlaps(x.data(), x.size(), out.data(), out.size()) &&
               (!residual.is_valid() || !overlaps(x.data(), x.size(), residual.data(), residual.size())),
           "x must not overlap out or residual");
