@@ -75,6 +75,17 @@ std::vector<Word> split_nibbles(const PackedBconvWeights& p);
 
 struct OutputStage;  // output_transform.h
 
+// Work done on float output right after the kernel wrote it, while it is still in cache (an
+// epilogue: e.g. the activation, SE gate and BatchNorm of the layer, instead of a pass of
+// their own over memory). fn(ctx, first, count, c_begin, c_end) may rewrite output pixels
+// [first, first + count) (counted over the batch), channels [c_begin, c_end); the kernels call
+// it once for each region they finish, from several threads at once on disjoint regions, and
+// together the regions cover the output once.
+struct OutputHook {
+  void (*fn)(const void* ctx, std::size_t first, std::size_t count, int c_begin, int c_end) = nullptr;
+  const void* ctx = nullptr;
+};
+
 struct Bconv2dArgs {
   const Word* input = nullptr;
   int batch = 0, in_h = 0, in_w = 0;
@@ -99,6 +110,7 @@ struct Bconv2dArgs {
   // Bit output: bit c = dot < thresholds[c]; padding bits of the last word are 0.
   const std::int32_t* thresholds = nullptr;
   float* out_float = nullptr;
+  OutputHook then;  // float output: called on what was written, or none
   Word* out_bits = nullptr;
   int num_threads = 1;
   // The output stage of these arguments made once in advance (make_output_stage), or null:

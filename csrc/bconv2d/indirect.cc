@@ -299,6 +299,12 @@ void bconv2d_indirect(const Bconv2dArgs& a, const TileKernels& tiles) {
         }
       }
     }
+    // The unit's output is in L1 / L2 still: its epilogue now is one more pass over cache,
+    // where a pass of its own would stream the whole output from memory again.
+    if (a.then.fn != nullptr && st.type == OutputType::kFloat) {
+      const bool grouped = a.groups > 1;
+      a.then.fn(a.then.ctx, first, count, grouped ? 0 : b_begin * L, grouped ? a.out_c : std::min(a.out_c, b_end * L));
+    }
   });
 }
 

@@ -47,6 +47,9 @@ void bconv2d(const Bconv2dArgs& a) {
       }
     }
   }
+  if (a.output_type == OutputType::kFloat && a.then.fn != nullptr) {
+    a.then.fn(a.then.ctx, 0, std::size_t(a.batch) * a.out_h * a.out_w, 0, a.out_c);
+  }
 }
 
 }  // namespace pocketbnn::reference

@@ -7,12 +7,15 @@
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "bconv2d/bconv2d.h"
 #include "bconv2d/output_transform.h"
@@ -118,6 +121,166 @@ PackedBconvWeights pack_weights(CArray<const Word> w, int groups, int in_c_per_g
                             in_c_per_group);
 }
 
+using ChannelStageArrays = std::tuple<CArray<const float>, CArray<const float>, CArray<const float>,
+                                      CArray<const float>, CArray<const float>, float, float>;
+
+// The stages one run of a per-channel pass applies (ChannelEpilogue::resolve): each vector
+// holds C values, or a row of C per image.
+struct StagePlan {
+  static constexpr int kVectors = 5;  // scale, shift, pos, neg, post
+  struct Vector {
+    const float* data;
+    std::size_t image_step;  // floats from one image's row to the next; 0: shared
+  };
+  Vector vectors[ChannelAffineArgs::kMaxStages][kVectors] = {};
+  std::pair<float, float> bounds[ChannelAffineArgs::kMaxStages] = {};
+  int num_stages = 0;
+  bool per_image = false;
+
+  // `a` with its rows, channels, arrays and threads set (first row: row `first` of the map,
+  // channel c0): runs the stages, one kernel call per image the rows span.
+  void run(ChannelAffineArgs a, std::size_t first, std::size_t rows_per_image, std::size_t c0) const {
+    const std::size_t stride = a.row_stride != 0 ? a.row_stride : std::size_t(a.channels);
+    std::size_t left = a.rows;
+    a.num_stages = num_stages;
+    while (left > 0) {
+      const std::size_t image = per_image ? first / rows_per_image : 0;
+      const std::size_t rows = per_image ? std::min(left, (image + 1) * rows_per_image - first) : left;
+      for (int i = 0; i < num_stages; ++i) {
+        const float* v[kVectors];
+        for (int j = 0; j < kVectors; ++j) v[j] = vectors[i][j].data + image * vectors[i][j].image_step + c0;
+        a.stages[i] = ChannelStage{v[0], v[1], v[2], v[3], v[4], bounds[i].first, bounds[i].second};
+      }
+      a.rows = rows;
+      select_ukernel<ops::float_channel_affine>().fn(a);
+      a.input += rows * stride;
+      a.output += rows * stride;
+      if (a.addend != nullptr) a.addend += rows * stride;
+      first += rows;
+      left -= rows;
+    }
+  }
+};
+
+// A per-channel pass prepared once (pocketbnn.kernels.ChannelEpilogue): z = x (+ an addend),
+// then 1 or 2 ChannelStages. Each of a stage's vectors holds C values, or N x C: one row per
+// image (an SE gate's scale). The vectors are referenced, not copied, so each run reads their
+// values then. Run over a whole map (float_channel_affine) or, as a binary convolution's
+// OutputHook, over each region the kernel writes.
+class ChannelEpilogue {
+ public:
+  explicit ChannelEpilogue(const std::vector<ChannelStageArrays>& stages) : arrays_(stages) {
+    require(!stages.empty() && stages.size() <= std::size_t(ChannelAffineArgs::kMaxStages),
+            "an epilogue takes 1 or 2 stages (scale, shift, pos, neg, post, lo, hi)");
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+      const auto& [scale, shift, pos, neg, post, lo, hi] = arrays_[i];
+      const CArray<const float>* vectors[StagePlan::kVectors] = {&scale, &shift, &pos, &neg, &post};
+      for (int j = 0; j < StagePlan::kVectors; ++j) {
+        const CArray<const float>& v = *vectors[j];
+        require(v.ndim() == 1 || v.ndim() == 2, [&] { return "stage vectors must be (C,) or (N, C), got " + shape_of(v); });
+        const std::size_t c = v.shape(v.ndim() - 1);
+        require(channels_ == 0 || c == channels_,
+                [&] { return "stage vectors disagree on the channel count: " + std::to_string(channels_) + " and " +
+                             std::to_string(c); });
+        channels_ = c;
+        if (v.ndim() == 2) {
+          require(images_ == 0 || v.shape(0) == images_,
+                  [&] { return "per-image stage vectors disagree on the image count: " + std::to_string(images_) +
+                               " and " + std::to_string(v.shape(0)); });
+          images_ = v.shape(0);
+        }
+        given_.vectors[i][j] = {v.data(), v.ndim() == 2 ? c : 0};
+      }
+      require(lo <= hi, "a stage's clamp must have lo <= hi");
+      given_.bounds[i] = {lo, hi};
+    }
+    require(channels_ > 0, "stage vectors must not be empty");
+    given_.num_stages = int(stages.size());
+    given_.per_image = images_ > 0;
+  }
+
+  std::size_t channels() const { return channels_; }
+  std::size_t images() const { return images_; }  // 0: the same vectors for every image
+
+  // Throws unless this pass fits a map of `channels` channels and `batch` images.
+  void check(std::size_t channels, std::size_t batch) const {
+    require(channels == channels_, [&] { return "the epilogue has vectors for " + std::to_string(channels_) +
+                                                " channels, the map has " + std::to_string(channels); });
+    require(images_ == 0 || batch == images_, [&] { return "the epilogue has per-image vectors for " +
+                                                           std::to_string(images_) + " images, the batch is " +
+                                                           std::to_string(batch); });
+  }
+
+  // The stages for one run, from the vectors' values now. Two stages where the first clamps
+  // nothing and the second is linear (pos = neg) and clamps nothing, e.g. a PReLU-family
+  // activation, then an SE gate's product and BatchNorm, compose into one (into `buffer`):
+  //   z = x s1 + h1,   y = (z >= 0 ? p2 s2 p1 : p2 s2 n1) z + p2 (s2 q1 + h2) + q2,
+  // the same map with half the work per value: the slope is chosen on the same z, and only
+  // the rounding differs (a few float32 ulps).
+  StagePlan resolve(std::vector<float>& buffer) const {
+    if (given_.num_stages != 2 || !unclamped(0) || !unclamped(1)) return given_;
+    const StagePlan::Vector* second = given_.vectors[1];
+    const std::size_t c_n = channels_, rows = std::max<std::size_t>(images_, 1);
+    for (std::size_t n = 0; n < rows; ++n) {
+      const float *pos = at(second[2], n), *neg = at(second[3], n);
+      if (pos != neg && !std::equal(pos, pos + c_n, neg)) return given_;
+    }
+    buffer.resize(3 * rows * c_n);
+    StagePlan plan = given_;
+    plan.num_stages = 1;
+    const std::size_t step = images_ > 0 ? c_n : 0;
+    float *pos = buffer.data(), *neg = pos + rows * c_n, *post = neg + rows * c_n;
+    plan.vectors[0][2] = {pos, step};
+    plan.vectors[0][3] = {neg, step};
+    plan.vectors[0][4] = {post, step};
+    const StagePlan::Vector* first = given_.vectors[0];
+    for (std::size_t n = 0; n < rows; ++n) {
+      const float *p1 = at(first[2], n), *n1 = at(first[3], n), *q1 = at(first[4], n);
+      const float *s2 = at(second[0], n), *h2 = at(second[1], n), *p2 = at(second[2], n), *q2 = at(second[4], n);
+      for (std::size_t c = 0; c < c_n; ++c) {
+        const float k = p2[c] * s2[c];
+        pos[n * c_n + c] = k * p1[c];
+        neg[n * c_n + c] = k * n1[c];
+        post[n * c_n + c] = p2[c] * (s2[c] * q1[c] + h2[c]) + q2[c];
+      }
+    }
+    return plan;
+  }
+
+ private:
+  bool unclamped(int i) const {
+    return given_.bounds[i].first == -std::numeric_limits<float>::infinity() &&
+           given_.bounds[i].second == std::numeric_limits<float>::infinity();
+  }
+  static const float* at(const StagePlan::Vector& v, std::size_t image) { return v.data + image * v.image_step; }
+
+  std::vector<ChannelStageArrays> arrays_;  // held: runs read them through given_
+  StagePlan given_;
+  std::size_t channels_ = 0, images_ = 0;
+};
+
+// A binary convolution's epilogue for one call (Bconv2dArgs::then): the pass over each region
+// the kernel wrote, in place, on one thread (the kernel's threads run the regions).
+struct ConvEpilogue {
+  StagePlan plan;
+  float* out;
+  const float* addend;  // laid out as out, or null
+  std::size_t channels, pixels_per_image;
+
+  static void run(const void* ctx, std::size_t first, std::size_t count, int c_begin, int c_end) {
+    const ConvEpilogue& e = *static_cast<const ConvEpilogue*>(ctx);
+    const std::size_t at = first * e.channels + std::size_t(c_begin);
+    ChannelAffineArgs a;
+    a.input = a.output = e.out + at;
+    a.addend = e.addend != nullptr ? e.addend + at : nullptr;
+    a.rows = count;
+    a.channels = c_end - c_begin;
+    a.row_stride = e.channels;
+    a.num_threads = 1;
+    e.plan.run(a, first, e.pixels_per_image, std::size_t(c_begin));
+  }
+};
+
 // A binary convolution prepared for one input shape (pocketbnn.kernels.Bconv2d): everything but
 // the input, output and residual is checked, copied and resolved once, the output stage
 // included, so run() checks three arrays and calls the kernel. The last line of defence for
@@ -196,8 +359,11 @@ class PreparedBconv2d {
   }
 
   // residual_map: a ResidualMap; with kTile / kZeroPad the residual has fewer channels than the
-  // output (a multiple of 64, groups 1) and must not overlap it.
-  void run_float(CArray<const Word> x, CArray<float> out, CArray<const float> residual, int residual_map) {
+  // output (a multiple of 64, groups 1) and must not overlap it. epilogue (or null): a pass run
+  // on each region of the output once written, after adding `addend` (out's shape, not
+  // overlapping it) to it.
+  void run_float(CArray<const Word> x, CArray<float> out, CArray<const float> residual, int residual_map,
+                 CArray<const float> addend, const ChannelEpilogue* epilogue) {
     require(!bits_, "this convolution has bit output");
     check(x, out.ndim(), [&](int i) { return out.shape(i); });
     require(residual_map >= int(ResidualMap::kSame) && residual_map <= int(ResidualMap::kZeroPad),
@@ -225,6 +391,22 @@ class PreparedBconv2d {
     }
     a.input = x.data();
     a.out_float = out.data();
+    std::vector<float> composed;
+    ConvEpilogue then{{}, out.data(), nullptr, out_shape_[3], out_shape_[1] * out_shape_[2]};
+    if (epilogue != nullptr) {
+      epilogue->check(out_shape_[3], out_shape_[0]);
+      then.plan = epilogue->resolve(composed);
+      if (addend.is_valid()) {
+        require(addend.ndim() == 4 && addend.shape(0) == out_shape_[0] && addend.shape(1) == out_shape_[1] &&
+                    addend.shape(2) == out_shape_[2] && addend.shape(3) == out_shape_[3],
+                [&] { return "addend must have the output's shape, got " + shape_of(addend); });
+        require(!overlaps(addend.data(), addend.size(), out.data(), out.size()), "addend must not overlap out");
+        then.addend = addend.data();
+      }
+      a.then = {&ConvEpilogue::run, &then};
+    } else {
+      require(!addend.is_valid(), "an addend needs an epilogue");
+    }
     launch(a);
   }
 
@@ -415,12 +597,8 @@ void float_pool2d(CArray<const float> x, int mode, int kh, int kw, int stride_h,
   select_ukernel<ops::float_pool2d>().fn(a);
 }
 
-using ChannelStageArrays = std::tuple<CArray<const float>, CArray<const float>, CArray<const float>,
-                                      CArray<const float>, CArray<const float>, float, float>;
-
-void float_channel_affine(CArray<const float> x, CArray<const float> addend,
-                          const std::vector<ChannelStageArrays>& stages, CArray<float> out,
-                          int num_threads) {
+void float_channel_affine(CArray<const float> x, CArray<const float> addend, const ChannelEpilogue& epilogue,
+                          CArray<float> out, int num_threads) {
   const auto rc = rows_channels(x, "x");
   require(num_threads >= 1, "num_threads must be >= 1");
   require(out.ndim() == x.ndim() && out.size() == x.size() &&
@@ -429,27 +607,19 @@ void float_channel_affine(CArray<const float> x, CArray<const float> addend,
     require(addend.ndim() == x.ndim() && addend.size() == x.size() &&
                 addend.shape(addend.ndim() - 1) == rc.channels, "addend must have the shape of x");
   }
-  require(!stages.empty() && stages.size() <= std::size_t(ChannelAffineArgs::kMaxStages),
-          "stages must hold 1 or 2 (scale, shift, pos, neg, post, lo, hi) tuples");
+  const std::size_t batch = x.ndim() > 1 ? x.shape(0) : 1;
+  epilogue.check(rc.channels, batch);
   ChannelAffineArgs a;
   a.input = x.data();
   a.addend = addend.is_valid() ? addend.data() : nullptr;
   a.output = out.data();
   a.rows = rc.rows;
   a.channels = int(rc.channels);
-  a.num_stages = int(stages.size());
-  for (std::size_t i = 0; i < stages.size(); ++i) {
-    const auto& [scale, shift, pos, neg, post, lo, hi] = stages[i];
-    for (const auto* v : {&scale, &shift, &pos, &neg, &post}) {
-      require(v->ndim() == 1 && v->shape(0) == rc.channels,
-              [&] { return "scale, shift, pos, neg and post need one value per channel (" +
-                           std::to_string(rc.channels) + ")"; });
-    }
-    a.stages[i] = ChannelStage{scale.data(), shift.data(), pos.data(), neg.data(), post.data(), lo, hi};
-  }
   a.num_threads = num_threads;
+  std::vector<float> composed;
+  const StagePlan plan = epilogue.resolve(composed);
   nb::gil_scoped_release release;
-  select_ukernel<ops::float_channel_affine>().fn(a);
+  plan.run(a, 0, batch == 0 ? 0 : rc.rows / batch, 0);
 }
 
 void float_add(CArray<const float> a_, CArray<const float> b, CArray<float> out, bool relu,
@@ -606,6 +776,10 @@ NB_MODULE(_core, m) {
       .def_ro("groups", &PackedBconvWeights::groups)
       .def_ro("in_c_per_group", &PackedBconvWeights::in_c_per_group);
   m.def("pack_bconv2d_weights", &pack_weights, "weights"_a, "groups"_a, "in_c_per_group"_a);
+  nb::class_<ChannelEpilogue>(m, "ChannelEpilogue", "A per-channel pass prepared once (kernels.ChannelEpilogue)")
+      .def(nb::init<const std::vector<ChannelStageArrays>&>(), "stages"_a)
+      .def_prop_ro("channels", &ChannelEpilogue::channels)
+      .def_prop_ro("images", &ChannelEpilogue::images);
   nb::class_<PreparedBconv2d>(m, "PreparedBconv2d",
                               "A binary convolution prepared for one input shape (kernels.Bconv2d)")
       .def(nb::init<std::vector<std::size_t>, CArray<const Word>, nb::object, int, int, int, int, int, int, int,
@@ -617,7 +791,8 @@ NB_MODULE(_core, m) {
       // noconvert: an array of another dtype is refused, never copied (a converted `out` would
       // be written and thrown away).
       .def("run_float", &PreparedBconv2d::run_float, "x"_a.noconvert(), "out"_a.noconvert(),
-           "residual"_a.noconvert().none(), "residual_map"_a = 0)
+           "residual"_a.noconvert().none(), "residual_map"_a = 0, "addend"_a.noconvert().none() = nb::none(),
+           "epilogue"_a.none() = nb::none())
       .def("run_bits", &PreparedBconv2d::run_bits, "x"_a.noconvert(), "out"_a.noconvert());
   m.def("bmaxpool", &bmaxpool, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a, "pad_top"_a,
         "pad_left"_a, "out"_a, "num_threads"_a);
@@ -630,7 +805,7 @@ NB_MODULE(_core, m) {
   m.def("float_pool2d", &float_pool2d, "x"_a, "mode"_a, "kh"_a, "kw"_a, "stride_h"_a,
         "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a, "out"_a,
         "num_threads"_a);
-  m.def("float_channel_affine", &float_channel_affine, "x"_a, "addend"_a.none(), "stages"_a, "out"_a,
+  m.def("float_channel_affine", &float_channel_affine, "x"_a, "addend"_a.none(), "epilogue"_a, "out"_a,
         "num_threads"_a);
   m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);
   m.def("float_channel_map", &float_channel_map, "x"_a, "map"_a, "residual"_a.none(), "out"_a, "num_threads"_a);

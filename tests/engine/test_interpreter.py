@@ -136,7 +136,7 @@ def _residual_graph(seed=0):
         Node("q3", "quantize", ["s2"], ["p3"]), bconv("b3", "p3", "c3"),
         Node("add3", "add", ["c3", "s2"], ["s3"]),           # seed 1: c3 is a graph output, no fusion
         Node("q4", "quantize", ["s3"], ["p4"]), bconv("b4", "p4", "c4"),
-        Node("r4", "relu", ["c4"], ["d4"]),
+        Node("r4", "relu", ["c4"], ["d4"]),                  # b4's epilogue
         Node("add4", "add", ["d4", "s3"], ["y"]),            # after a ReLU: not fused
     ], ["y", "c3"] if seed else ["y"], {"name": "residuals"})
 
@@ -144,15 +144,18 @@ def _residual_graph(seed=0):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_residual_add_fusion_matches_unfused_run(seed, monkeypatch):
     """A binary conv's float output added to a same-shape value: the add runs in the conv's
-    output stage (the add step is a no-op); results equal the unfused run's."""
+    output stage (the add step is a no-op), as does a ReLU after it (its epilogue); results
+    equal the unfused run's."""
     from pocketbnn.engine.ops.base import Op
     x = np.random.default_rng(3).standard_normal((2, 6, 5, 70)).astype(np.float32)
     fused = engine.from_bytes(engine.to_bytes(_residual_graph(seed)))
     got = fused.run(x)
     plan = fused._plan((x.shape,))
-    assert [s.node_name for s in plan.steps if s.fused] == (["add1", "add2"] if seed else ["add1", "add2", "add3"])
+    assert [s.node_name for s in plan.steps if s.fused] == (
+        ["add1", "add2", "r4"] if seed else ["add1", "add2", "add3", "r4"])
     for cls in {type(op) for op in fused.ops}:
         monkeypatch.setattr(cls, "can_fuse_add", Op.can_fuse_add)
+        monkeypatch.setattr(cls, "can_fuse_epilogue", Op.can_fuse_epilogue)
     plain = engine.from_bytes(engine.to_bytes(_residual_graph(seed)))
     assert not any(s.fused for s in plain._plan((x.shape,)).steps)
     want = plain.run(x)
@@ -259,7 +262,8 @@ def _pokebnn_tail_graph(hw: int, gate_first: bool, shared: bool):
 def test_add_prelu_gate_bn_is_one_pass(isa, hw, gate_first, shared, monkeypatch):
     """The add is done by the DPReLU's pass, and the DPReLU by the SE gate's (with the BN
     fused there already): one pass of the per-channel kernel instead of four, with the same
-    result as the ops run apart, bit for bit."""
+    result as the ops run apart (bit for bit when the DPReLU's output is shared; else up to
+    rounding, the gate and BN's stage composed with the DPReLU's into one)."""
     rng = np.random.default_rng(7)
     x, s = rng.standard_normal((2, 2, hw, hw, 6)).astype(np.float32)
     graph = _pokebnn_tail_graph(hw, gate_first, shared)
@@ -272,7 +276,10 @@ def test_add_prelu_gate_bn_is_one_pass(isa, hw, gate_first, shared, monkeypatch)
     plain = engine.from_bytes(engine.to_bytes(graph))
     assert [t.node_name for t in plain._plan((x.shape, s.shape)).steps if t.fused] == ["bn"]
     for g, w in zip(got if shared else [got], plain.run([x, s]) if shared else [plain.run([x, s])]):
-        np.testing.assert_array_equal(g, w)
+        if shared:
+            np.testing.assert_array_equal(g, w)
+        else:
+            np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
     p = {k: v.astype(np.float64) for k, v in graph.nodes[1].params.items()}
     z = x.astype(np.float64) + s - p["bias_x"]
     act = np.where(z >= 0, p["pos_slope"], p["neg_slope"]) * z - p["bias_y"]
@@ -364,3 +371,56 @@ def test_channel_map_shortcut_runs_in_the_bconv_output_stage(isa, out_c, shortcu
     plain = engine.from_bytes(engine.to_bytes(graph))
     assert [t.node_name for t in plain._plan((x.shape, r.shape)).steps if t.fused] == ["add1", "add2"]
     np.testing.assert_array_equal(got, plain.run([x, r]))
+
+
+def _pokeconv_graph(out_c, in_c):
+    """A PokeConv as the converter writes it: y = BN(SE(x) * DPReLU(bconv(x) + zeropad(x) + r)),
+    the SE gate pooled from the conv's input x."""
+    from pocketbnn import kernels
+    from pocketbnn.engine import Graph, InputSpec, Node
+    rng = np.random.default_rng(out_c + in_c)
+    vec = lambda: rng.standard_normal(out_c).astype(np.float32)  # noqa: E731
+    conv = Node("conv", "bconv2d", ["p"], ["c"], {"kernel": [3, 3], "channels_in": in_c, "pads": [1, 1, 1, 1]},
+                {"weights": kernels.pack_bits(rng.standard_normal((out_c, 3, 3, in_c)).astype(np.float32)),
+                 "multiplier": vec(), "bias": vec()})
+    return Graph([InputSpec("x", (2, 5, 4, in_c)), InputSpec("r", (2, 5, 4, out_c))], [
+        Node("q", "quantize", ["x"], ["p"]), conv,
+        Node("pad", "channel_zeropad", ["x"], ["xp"], {"out_channels": out_c}),
+        Node("add1", "add", ["c", "xp"], ["s"]),
+        Node("add2", "add", ["s", "r"], ["a"]),
+        Node("act", "prelu", ["a"], ["d"], {"channels": out_c},
+             {"bias_x": vec(), "pos_slope": vec(), "neg_slope": vec(), "bias_y": vec()}),
+        Node("se_pool", "global_avgpool", ["x"], ["g1"], {"keepdims": True}),
+        Node("se_fc", "conv2d", ["g1"], ["g0"], {"kernel": [1, 1]},
+             {"weights": rng.standard_normal((1, 1, in_c, out_c)).astype(np.float32), "bias": vec()}),
+        Node("se_sig", "hardsigmoid", ["g0"], ["g"]),
+        Node("se", "mul", ["d", "g"], ["m"]),
+        Node("bn", "scale_shift", ["m"], ["y"], {"channels": out_c}, {"scale": vec(), "shift": vec()}),
+    ], ["y"], {"name": "pokeconv"})
+
+
+@pytest.mark.parametrize("out_c, in_c", [(256, 64), (64, 64), (70, 64), (130, 70)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_pokeconv_tail_runs_as_the_bconv_epilogue(isa, out_c, in_c, threads, monkeypatch):
+    """PokeBNN's whole conv tail (shortcuts, DPReLU, SE gate, BN) runs inside the binary conv:
+    the zero-pad shortcut in its output stage, the rest as its epilogue on each block as it is
+    written (the conv's step moves after the gate's); every other step of the tail is a no-op,
+    and the result equals the unfused run's up to rounding. A 70-channel input cannot be mapped
+    (not a multiple of 64): the zero-pad keeps its pass, the rest still fuses."""
+    from pocketbnn.engine import executor
+    rng = np.random.default_rng(2)
+    graph = _pokeconv_graph(out_c, in_c)
+    x = rng.standard_normal(graph.inputs[0].shape).astype(np.float32)
+    r = rng.standard_normal(graph.inputs[1].shape).astype(np.float32)
+    fused = engine.from_bytes(engine.to_bytes(graph), num_threads=threads)
+    steps = fused._plan((x.shape, r.shape)).steps
+    mapped = in_c % 64 == 0
+    assert {t.node_name for t in steps if t.fused} == {"add1", "add2", "act", "se", "bn"} | ({"pad"} if mapped else set())
+    names = [t.node_name for t in steps]
+    conv = steps[names.index("conv")]
+    assert conv.then is steps[names.index("se")] and names.index("conv") > names.index("se_sig")
+    got = fused.run([x, r])
+    monkeypatch.setattr(executor._Plan, "_fuse_epilogues", lambda plan: None)
+    plain = engine.from_bytes(engine.to_bytes(graph), num_threads=threads)
+    assert not any(t.then for t in plain._plan((x.shape, r.shape)).steps)
+    np.testing.assert_allclose(got, plain.run([x, r]), rtol=1e-5, atol=1e-5)

@@ -273,7 +273,7 @@ X = np.zeros((1, 6, 6, 1), np.uint64)
          r"residual has shape \(1, 4, 4, 7\); the output has \(1, 4, 4, 8\)"),
         (lambda: kernels.bconv2d(X, W, 64, residual=np.zeros((1, 4, 4, 8))), TypeError, "residual must be float32"),
         (lambda: kernels.bconv2d(X, W, 64, thresholds=np.zeros(8), residual=np.zeros((1, 4, 4, 8), np.float32)),
-         ValueError, "residual needs float output"),
+         ValueError, "residual and epilogue need float output"),
         (lambda: kernels.bconv2d(X, W, 64, num_threads=0), ValueError, "num_threads"),
         (lambda: kernels.bdense(np.zeros((2, 2), np.uint64), np.zeros((3, 1), np.uint64), 64), ValueError,
          "words per pixel"),
@@ -338,6 +338,95 @@ def test_mapped_residual_needs_one_group_and_no_overlap_with_out():
     out = np.zeros(conv.output_shape, np.float32)
     with pytest.raises(ValueError, match="must not overlap out"):
         conv(x, residual=out.reshape(-1)[:4 * 4 * 64].reshape(1, 4, 4, 64), residual_map="tile", out=out)
+
+
+def _epilogue_reference(y, stages, addend=None):
+    """ChannelEpilogue's definition in float64: y (+ addend), then each stage; (N, C) vectors
+    per image."""
+    z = y.astype(np.float64) + (0 if addend is None else addend)
+    for s in stages:
+        scale, shift, pos, neg, post = (v[:, None, None, :] if v.ndim == 2 else v for v in s[:5])
+        z = z * scale + shift
+        z = np.clip(np.where(z >= 0, pos, neg) * z + post, s.lo, s.hi)
+    return z
+
+
+@settings(max_examples=60, deadline=None)
+@given(batch=st.integers(1, 3), size=st.integers(1, 11), in_c=st.sampled_from([64, 70, 130]),
+       out_c=st.sampled_from([8, 64, 70, 200]), kernel=st.sampled_from([1, 3]), threads=st.sampled_from([1, 2, 3]),
+       residual=st.sampled_from([None, "same", "tile", "zeropad"]), addend=st.booleans(),
+       gate=st.booleans(), linear=st.booleans(), clamp=st.booleans(), seed=st.integers(0, 2**32 - 1))
+@example(batch=1, size=2, in_c=64, out_c=64, kernel=1, threads=1, residual="zeropad", addend=True, gate=True,
+         linear=True, clamp=False, seed=0)  # few-pixel tiles, PokeBNN's composed gate stage
+def test_epilogue_is_the_channel_pass_after_the_output(isa, batch, size, in_c, out_c, kernel, threads, residual,
+                                                       addend, gate, linear, clamp, seed):
+    """A conv's epilogue (addend, then 1 or 2 per-channel stages, an SE gate's per-image
+    stage among them) gives the plain output with the stages applied after, on every path and
+    thread count; the kernel runs it on each block it writes, so every block must be covered
+    once."""
+    rng = np.random.default_rng(seed)
+    if residual in ("tile", "zeropad") and out_c < 64:
+        residual = "same"
+    x, w = random_signs(rng, (batch, size, size + 2, in_c)), random_signs(rng, (out_c, kernel, kernel, in_c))
+    xp = kernels.pack_bits(x)
+    conv = kernels.Bconv2d(kernels.pack_bits(w), xp.shape, in_c, padding="same", num_threads=threads,
+                           multiplier=rng.uniform(-1.5, 1.5, out_c).astype(np.float32),
+                           bias=rng.standard_normal(out_c).astype(np.float32))
+    shape = conv.output_shape
+    r = None if residual is None else rng.standard_normal(shape[:3] + ((out_c,) if residual == "same" else (64,)))
+    r = None if r is None else r.astype(np.float32)
+    a = rng.standard_normal(shape).astype(np.float32) if addend else None
+    vectors = rng.standard_normal((8, out_c)).astype(np.float32)
+    first = kernels.ChannelStage(*vectors[:5])
+    scale = rng.uniform(0, 1, (batch, out_c)).astype(np.float32) if gate else vectors[5]
+    lo, hi = (-0.5, 0.7) if clamp else (-np.inf, np.inf)
+    neg = vectors[6] if linear else vectors[7]
+    stages = [first, kernels.ChannelStage(scale, vectors[5], vectors[6], neg, vectors[7], lo, hi)]
+    plain = conv(xp, residual=r, residual_map=None if residual == "same" else residual)
+    got = conv(xp, residual=r, residual_map=None if residual == "same" else residual, addend=a,
+               epilogue=kernels.ChannelEpilogue(stages))
+    # Near z = 0 a rounding may pick the other slope; the error stays tiny.
+    np.testing.assert_allclose(got, _epilogue_reference(plain, stages, a), rtol=1e-5, atol=1e-4)
+
+
+def test_epilogue_reads_its_vectors_at_each_call():
+    """Stage vectors are referenced: an SE gate written between calls is what the next uses."""
+    rng = np.random.default_rng(3)
+    xp = kernels.pack_bits(random_signs(rng, (1, 5, 5, 64)))
+    conv = kernels.Bconv2d(kernels.pack_bits(random_signs(rng, (64, 1, 1, 64))), xp.shape, 64)
+    ones, zeros = np.ones(64, np.float32), np.zeros(64, np.float32)
+    gate = np.ones((1, 64), np.float32)
+    epilogue = kernels.ChannelEpilogue([kernels.ChannelStage(gate, zeros, ones, ones, zeros)])
+    plain = conv(xp)
+    np.testing.assert_array_equal(conv(xp, epilogue=epilogue), plain)
+    gate[:] = rng.uniform(0, 1, 64)
+    np.testing.assert_allclose(conv(xp, epilogue=epilogue), plain * gate, rtol=1e-6)
+
+
+def test_epilogue_rejects_bad_arguments():
+    xp = np.zeros((2, 4, 4, 1), np.uint64)
+    conv = kernels.Bconv2d(np.zeros((8, 1, 1, 1), np.uint64), xp.shape, 64)
+    ones = np.ones(8, np.float32)
+    stage = kernels.ChannelStage(ones, ones, ones, ones, ones)
+    with pytest.raises(ValueError, match="vectors for 3 channels"):
+        v = np.ones(3, np.float32)
+        conv(xp, epilogue=kernels.ChannelEpilogue([kernels.ChannelStage(v, v, v, v, v)]))
+    with pytest.raises(ValueError, match="per-image vectors for 3 images, the batch is 2"):
+        conv(xp, epilogue=kernels.ChannelEpilogue([stage._replace(scale=np.ones((3, 8), np.float32))]))
+    with pytest.raises(ValueError, match="without one, pass it as residual"):
+        conv(xp, addend=np.zeros((2, 4, 4, 8), np.float32))
+    with pytest.raises(ValueError, match="addend has shape"):
+        conv(xp, addend=np.zeros((2, 4, 4, 9), np.float32), epilogue=kernels.ChannelEpilogue([stage]))
+    out = np.zeros(conv.output_shape, np.float32)
+    with pytest.raises(ValueError, match="must not overlap out"):
+        conv(xp, addend=out, epilogue=kernels.ChannelEpilogue([stage]), out=out)
+    with pytest.raises(TypeError, match="float32"):
+        kernels.ChannelEpilogue([stage._replace(pos=np.ones(8))])
+    with pytest.raises(TypeError, match="ChannelEpilogue"):
+        conv(xp, epilogue=[stage])
+    bits = kernels.Bconv2d(np.zeros((8, 1, 1, 1), np.uint64), xp.shape, 64, thresholds=np.zeros(8, np.int32))
+    with pytest.raises(ValueError, match="need float output"):
+        bits(xp, epilogue=kernels.ChannelEpilogue([stage]))
 
 
 def test_core_rejects_mismatched_arrays_even_without_the_wrapper():

@@ -285,25 +285,61 @@ def test_channel_affine(isa, rows, channels, threads, seed, clamp, addend, num_s
         z = want * scale + shift
         want = np.clip(np.where(z >= 0, pos, neg) * z + post, lo, hi)
     out = np.empty_like(x)
-    _core.float_channel_affine(x, x2 if addend else None, stages, out, threads)
+    epilogue = _core.ChannelEpilogue(stages)
+    _core.float_channel_affine(x, x2 if addend else None, epilogue, out, threads)
     # Near z = 0 a rounding may pick the other slope of the first stage; the error stays tiny.
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4)
-    _core.float_channel_affine(x, x2 if addend else None, stages, x, threads)  # in place
+    _core.float_channel_affine(x, x2 if addend else None, epilogue, x, threads)  # in place
     np.testing.assert_array_equal(x, out)
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 3), pixels=st.integers(1, 40), channels=st.integers(1, 70),
+       threads=st.sampled_from([1, 2]), seed=st.integers(0, 2**32 - 1), linear=st.booleans(),
+       clamp=st.booleans())
+def test_channel_affine_per_image_stages(isa, batch, pixels, channels, threads, seed, linear, clamp):
+    """A stage vector of shape (N, C) applies row n to image n. A linear second stage without
+    clamps (pos = neg: an SE gate, then BatchNorm) is composed with the first into one stage
+    per image; the result is the same map up to rounding."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, pixels, 1, channels)).astype(np.float32)
+    p1 = rng.standard_normal((5, channels)).astype(np.float32)
+    gate = rng.uniform(0, 1, (batch, channels)).astype(np.float32)
+    shift2, slope, post2 = rng.standard_normal((3, channels)).astype(np.float32)
+    neg2 = slope if linear else rng.standard_normal(channels).astype(np.float32)
+    lo, hi = (-0.5, 0.7) if clamp else (-np.inf, np.inf)
+    stages = [tuple(p1) + (-np.inf, np.inf), (gate, shift2, slope, neg2, post2, lo, hi)]
+    z = x.astype(np.float64) * p1[0] + p1[1]
+    z = np.where(z >= 0, p1[2], p1[3]) * z + p1[4]
+    z = z * gate[:, None, None, :] + shift2
+    want = np.clip(np.where(z >= 0, slope, neg2) * z + post2, lo, hi)
+    out = np.empty_like(x)
+    _core.float_channel_affine(x, None, _core.ChannelEpilogue(stages), out, threads)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4)
 
 
 def test_channel_affine_rejects_bad_arguments():
     x = np.ones((4, 3), np.float32)
     v = np.ones(3, np.float32)
     stage = (v, v, v, v, v, -np.inf, np.inf)
-    with pytest.raises(ValueError, match="stages must hold 1 or 2"):
-        _core.float_channel_affine(x, None, [], np.empty_like(x), 1)
-    with pytest.raises(ValueError, match="stages must hold 1 or 2"):
-        _core.float_channel_affine(x, None, [stage] * 3, np.empty_like(x), 1)
+    with pytest.raises(ValueError, match="1 or 2 stages"):
+        _core.ChannelEpilogue([])
+    with pytest.raises(ValueError, match="1 or 2 stages"):
+        _core.ChannelEpilogue([stage] * 3)
+    with pytest.raises(ValueError, match="disagree on the channel count"):
+        _core.ChannelEpilogue([(v, v, v, v, np.ones(2, np.float32), 0.0, 1.0)])
+    with pytest.raises(ValueError, match="disagree on the image count"):
+        _core.ChannelEpilogue([(v[None], np.ones((2, 3), np.float32), v, v, v, 0.0, 1.0)])
+    with pytest.raises(ValueError, match="lo <= hi"):
+        _core.ChannelEpilogue([(v, v, v, v, v, 1.0, 0.0)])
     with pytest.raises(ValueError, match="addend must have the shape of x"):
-        _core.float_channel_affine(x, np.ones((4, 2), np.float32), [stage], np.empty_like(x), 1)
-    with pytest.raises(ValueError, match="one value per channel"):
-        _core.float_channel_affine(x, None, [(v, v, v, v, np.ones(2, np.float32), 0.0, 1.0)], np.empty_like(x), 1)
+        _core.float_channel_affine(x, np.ones((4, 2), np.float32), _core.ChannelEpilogue([stage]), np.empty_like(x), 1)
+    with pytest.raises(ValueError, match="vectors for 3 channels, the map has 2"):
+        _core.float_channel_affine(np.ones((4, 2), np.float32), None, _core.ChannelEpilogue([stage]),
+                                   np.empty((4, 2), np.float32), 1)
+    with pytest.raises(ValueError, match="per-image vectors for 2 images, the batch is 4"):
+        per_image = (np.ones((2, 3), np.float32), v, v, v, v, -np.inf, np.inf)
+        _core.float_channel_affine(x, None, _core.ChannelEpilogue([per_image]), np.empty_like(x), 1)
 
 
 @pytest.mark.parametrize("size", [1, 7, 4096, 70001])

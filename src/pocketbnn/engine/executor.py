@@ -44,11 +44,25 @@ class _Step:
     residual_map: str | None = None  # ... through this channel map (a fused channel tile / zero-pad)
     addend: int | None = None      # an earlier add done here: add this value to inputs[0] first
     before: Op | None = None       # an earlier per-channel op done here (by an SE gate's mul), first
+    then: _Step | None = None      # a later per-channel pass done here, on the output as it is written
     fused: bool = False            # done by another step: nothing to run
 
     @property
     def reads(self) -> list[int]:
-        return self.inputs + [v for v in (self.residual, self.addend) if v is not None]
+        own = self.inputs + [v for v in (self.residual, self.addend) if v is not None]
+        return own + self.then.reads if self.then is not None else own
+
+    @property
+    def writes(self) -> list[int]:
+        """The values this step's kernel writes: its outputs, or the output of the last step
+        fused into it (none if it is itself fused)."""
+        return [] if self.fused else self._made()
+
+    def _made(self) -> list[int]:
+        if self.then is not None:
+            return self.then._made()
+        into = next((v for v in (self.relu_into, self.add_into, self.affine_into) if v is not None), None)
+        return [into] if into is not None else self.outputs
 
 
 def _noop() -> None:
@@ -93,6 +107,7 @@ class _Plan:
         self._fuse_scale_shifts()
         self._fuse_adds_into_stages()
         self._fuse_stages_into_gates()
+        self._fuse_epilogues()
         self._assign_arenas()
         self.nbytes = sum(self.arena_bytes) + sum(s.nbytes for step in self.steps for s in step.scratch)
         self._pool: list[tuple[list, list]] = []
@@ -120,51 +135,63 @@ class _Plan:
     def _fuse_mapped_residual_adds(self) -> None:
         """An add of an op's output and a channel tile / zero-pad of a value x, each read by the
         add only (PokeBNN's shortcuts): when the op can add x through the map in its output stage
-        (``can_fuse_mapped_add``, a binary conv), x is ready before the op runs and the add comes
-        right after the op (with the map, if anywhere, in between: it moves before the op, as
-        arenas are planned on fused steps being adjacent), the op writes the add's output, and
-        the map and the add become no-ops: one pass over the output, not two."""
+        (``can_fuse_mapped_add``, a binary conv) and x is ready before the op runs, the op writes
+        the add's output, and the map and the add become no-ops: one pass over the output, not
+        two."""
         readers = self._readers()
         outputs = set(self.outputs)
-        for add in list(self.steps):
+        made_by = {v: k for k, step in enumerate(self.steps) for v in step.outputs}
+        for add in self.steps:
             if add.op.name != "add" or add.fused or len(add.inputs) != 2 or add.inputs[0] == add.inputs[1]:
                 continue
-            made_by = {v: k for k, step in enumerate(self.steps) for v in step.outputs}
-            j = self.steps.index(add)
             for y, m in (add.inputs, add.inputs[::-1]):
                 if any(readers.get(v) != 1 or v in outputs or v not in made_by for v in (y, m)):
                     continue
-                k, i = made_by[y], made_by[m]
-                a, c = self.steps[k], self.steps[i]
+                a, c = self.steps[made_by[y]], self.steps[made_by[m]]
                 if (c.op.residual_map is None or a.fused or c.fused or len(a.outputs) != 1
                         or a.add_into is not None or c.add_into is not None
-                        or not (j == k + 1 or j == k + 2 == i + 1)
                         or self.value_specs[y] != self.value_specs[add.outputs[0]]):
                     continue
                 x = c.inputs[0]
-                if made_by.get(x, -1) >= k or not a.op.can_fuse_mapped_add(
+                if made_by.get(x, -1) >= made_by[y] or not a.op.can_fuse_mapped_add(
                         [self.value_specs[v] for v in a.inputs], self.value_specs[x], c.op.residual_map):
                     continue
                 a.add_into, a.residual, a.residual_map = add.outputs[0], x, c.op.residual_map
                 add.fused = c.fused = True
-                if i == k + 1:
-                    self.steps.insert(k, self.steps.pop(i))
                 break
 
     def _fuse_residual_adds(self) -> None:
-        """An add of same-shape operands, one made by the step just before it (an op with a
-        ``bind_residual``, e.g. a binary conv with float output): that op adds the other operand
-        in its output stage and writes the add's output; the add step becomes a no-op. Not when
-        a ReLU follows the add (add + ReLU are then one pass of the add kernel)."""
+        """An add of two same-shape values, one of them, y, read by the add only and made by an
+        op with a ``bind_residual`` (a binary conv with float output, a channel map's pass):
+        that op adds the other operand in its output stage and writes the add's output; the add
+        step becomes a no-op. If the other operand is made after the op, the op's step moves to
+        just before the add. When both operands qualify, the one whose op can also run an
+        epilogue (a binary conv) is taken, so that the per-channel pass after the add can join
+        it too (PokeBNN's channel-average shortcut, made after the conv). Not when a ReLU
+        follows the add (add + ReLU are then one pass of the add kernel)."""
         relu_next = {id(b) for b, c, x in self._fusable_pairs() if self._relu_fuses(b, c, x)}
-        for a, b, x in self._fusable_pairs():
-            # An add followed by a ReLU keeps the two fused in its own kernel instead.
-            if b.op.name != "add" or len(b.inputs) != 2 or id(b) in relu_next:
+        readers = self._readers()
+        outputs = set(self.outputs)
+        for add in list(self.steps):
+            if (add.op.name != "add" or add.fused or len(add.inputs) != 2 or add.inputs[0] == add.inputs[1]
+                    or id(add) in relu_next):
                 continue
-            other = b.inputs[1] if b.inputs[0] == x else b.inputs[0]
-            if (other != x and self.value_specs[other] == self.value_specs[x] == self.value_specs[b.outputs[0]]
-                    and a.op.can_fuse_add([self.value_specs[i] for i in a.inputs])):
-                a.add_into, a.residual, b.fused = b.outputs[0], other, True
+            made_by = {v: step for step in self.steps for v in step.writes}
+            found = []
+            for y, other in (add.inputs, add.inputs[::-1]):
+                a = made_by.get(y)
+                if (a is not None and readers.get(y) == 1 and y not in outputs and a.writes == a.outputs == [y]
+                        and a.then is None
+                        and self.value_specs[other] == self.value_specs[y] == self.value_specs[add.outputs[0]]
+                        and a.op.can_fuse_add([self.value_specs[i] for i in a.inputs])):
+                    found.append((a.op.can_fuse_epilogue([self.value_specs[i] for i in a.inputs]), a, other))
+            if not found:
+                continue
+            _, a, other = max(found, key=lambda f: f[0])
+            a.add_into, a.residual, add.fused = add.outputs[0], other, True
+            if other in made_by and self.steps.index(made_by[other]) > self.steps.index(a):
+                self.steps.remove(a)
+                self.steps.insert(self.steps.index(add), a)
 
     def _fuse_relus(self) -> None:
         """A ReLU whose input is made by the step just before it (an op with a ``bind_relu``,
@@ -223,6 +250,30 @@ class _Plan:
             b.before, b.addend = a.op, a.addend
             a.inputs, a.addend, a.fused = [], None, True
 
+    def _fuse_epilogues(self) -> None:
+        """A per-channel pass (``pass_map``: a stage op, or an SE gate's mul with the stages
+        fused into it) over a map that only it reads, written by an op that can run such a pass
+        on its output (``can_fuse_epilogue``, a binary conv): that op runs the pass on each
+        block of its output as it writes it, while the block is in cache, and writes the pass's
+        output; the pass's step becomes a no-op. The op's step moves to just before the pass's,
+        as what the pass reads besides the map (an SE gate computed from the op's input) may
+        be made in between."""
+        readers = self._readers()
+        outputs = set(self.outputs)
+        for p in list(self.steps):
+            if (p.fused or p.relu_into is not None or p.add_into is not None or len(p.outputs) != 1
+                    or p.op.pass_map([self.value_specs[v] for v in p.inputs[:2]]) is None):
+                continue
+            x = p.inputs[p.op.pass_map([self.value_specs[v] for v in p.inputs[:2]])]
+            c = next((step for step in self.steps if step.writes == [x]), None)
+            if (c is None or readers.get(x) != 1 or x in outputs or c.then is not None or c.relu_into is not None
+                    or c.affine_into is not None or self.value_specs[x] != self.value_specs[p.outputs[0]]
+                    or not c.op.can_fuse_epilogue([self.value_specs[v] for v in c.inputs])):
+                continue
+            c.then, p.fused = p, True
+            self.steps.remove(c)
+            self.steps.insert(self.steps.index(p), c)
+
     def _relu_fuses(self, a: _Step, b: _Step, x: int) -> bool:
         return b.op.name == "relu" and b.inputs == [x] and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])
 
@@ -230,20 +281,22 @@ class _Plan:
         """Share memory between values whose lifetimes do not overlap, so a run's working set
         stays small (cache-resident) instead of touching one fresh buffer per value.
 
-        Values are placed in byte arenas in step order; a value's arena is free again after the
-        last step reading it (never during the step that writes the step's outputs, so an op's
-        outputs never alias its inputs). Graph outputs get arenas of their own."""
+        Values are placed in byte arenas in step order, each when the step that writes it runs
+        (``_Step.writes``; a value that fusion left unwritten gets none); a value's arena is free
+        again after the last step reading it (never during the step that writes the step's
+        outputs, so an op's outputs never alias its inputs). Graph outputs get arenas of their
+        own."""
+        live = [step for step in self.steps if not step.fused]
         last_use: dict[int, int] = {}
-        for k, step in enumerate(self.steps):
+        for k, step in enumerate(live):
             for i in step.reads:
                 last_use[i] = k
         outputs = set(self.outputs)
         self.arena_bytes: list[int] = []
         self.arena_of: list[int | None] = [None] * len(self.value_specs)
         free: list[int] = []
-        pending: set[int] = set()
-        for k, step in enumerate(self.steps):
-            for v in step.outputs:
+        for k, step in enumerate(live):
+            for v in step.writes:
                 need = self.value_specs[v].nbytes
                 if v not in outputs and free:
                     fits = [a for a in free if self.arena_bytes[a] >= need]
@@ -254,15 +307,10 @@ class _Plan:
                     a = len(self.arena_bytes)
                     self.arena_bytes.append(need)
                 self.arena_of[v] = a
-            # A step fused with the next one writes the next one's output too: its values stay
-            # reserved until that output has its arena.
-            pending |= set(step.reads) | set(step.outputs)
-            if step.relu_into is not None or step.add_into is not None or step.affine_into is not None:
-                continue
-            for v in pending:
-                if v >= self.num_inputs and v not in outputs and last_use.get(v, -1) <= k:
+            for v in set(step.reads) | set(step.writes):
+                if (v >= self.num_inputs and v not in outputs and self.arena_of[v] is not None
+                        and last_use.get(v, -1) <= k):
                     free.append(self.arena_of[v])
-            pending = set()
 
     def acquire(self) -> _Workspace:
         with self._lock:
@@ -270,7 +318,7 @@ class _Plan:
                 return self._pool.pop()
         arenas = [np.empty(max(n, 1), np.uint8) for n in self.arena_bytes]
         env = [None] * self.num_inputs + [
-            arenas[self.arena_of[v]][:s.nbytes].view(s.dtype).reshape(s.shape)
+            arenas[self.arena_of[v]][:s.nbytes].view(s.dtype).reshape(s.shape) if self.arena_of[v] is not None else None
             for v, s in enumerate(self.value_specs) if v >= self.num_inputs]
         scratch = [[np.full(s.shape, step.op.scratch_fill, s.dtype) if s.dtype.kind == "f" else np.zeros(s.shape, s.dtype)
                     for s in step.scratch] for step in self.steps]
@@ -291,6 +339,16 @@ class _Plan:
         if step.fused:
             return _noop
         ins = [env[i] for i in step.inputs]
+        if step.then is not None:  # an op running a later per-channel pass on its output
+            p, out = step.then, env[step.writes[0]]
+            # The pass's map is never written (it has no buffer); its output, of the same shape,
+            # stands in for it.
+            p_ins = [out if env[i] is None else env[i] for i in p.inputs]
+            _, stages = p.op.channel_pass(p_ins, before=p.before, affine=p.affine)
+            return step.op.bind_epilogue(ins, out, scratch,
+                                         residual=env[step.residual] if step.residual is not None else None,
+                                         residual_map=step.residual_map,
+                                         addend=env[p.addend] if p.addend is not None else None, stages=stages)
         if step.relu_into is not None:
             return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
         if step.add_into is not None and step.residual_map is not None:

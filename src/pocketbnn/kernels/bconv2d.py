@@ -11,7 +11,9 @@ Then either float32 output
 
 $$ y_c = \text{clamp}(\text{dot}, lo, hi) \cdot m_c + b_c \; (+ r_c) $$
 
-(with an optional residual $r$ of the output's shape, a fused shortcut connection)
+(with an optional residual $r$ of the output's shape, a fused shortcut connection), then
+optionally a per-channel epilogue (:mod:`pocketbnn.kernels.epilogue`: the activation, SE gate
+and BatchNorm that follow, applied to each block of the output while it is still in cache)
 
 or bit-packed output $\text{bit}_c = [\text{dot} < t_c]$ with integer thresholds, which
 :func:`bitpacked_output_params` derives so that $\text{bit}_c = [y_c < 0]$ exactly.
@@ -23,6 +25,7 @@ import numpy as np
 
 from pocketbnn import _core
 from pocketbnn.kernels.bitpack import WORD_BITS, packed_words
+from pocketbnn.kernels.epilogue import ChannelEpilogue
 from pocketbnn.kernels.geometry import pair, window_geometry
 from pocketbnn.kernels.threads import resolve_num_threads
 
@@ -195,27 +198,33 @@ class Bconv2d:
             thresholds, resolve_num_threads(num_threads))
 
     def __call__(self, x: np.ndarray, *, residual: np.ndarray | None = None, residual_map: str | None = None,
+                 addend: np.ndarray | None = None, epilogue: ChannelEpilogue | None = None,
                  out: np.ndarray | None = None) -> np.ndarray:
-        """Run on packed ``x`` of ``input_shape``; ``residual``, ``residual_map`` and ``out`` as in
-        :func:`bconv2d`."""
-        if self._bits and residual is not None:
-            raise ValueError("residual needs float output (no thresholds)")
+        """Run on packed ``x`` of ``input_shape``; ``residual``, ``residual_map``, ``addend``,
+        ``epilogue`` and ``out`` as in :func:`bconv2d`."""
+        if self._bits and (residual is not None or epilogue is not None):
+            raise ValueError("residual and epilogue need float output (no thresholds)")
         if residual_map not in RESIDUAL_MAPS:
             raise ValueError(f"residual_map must be one of {sorted(k for k in RESIDUAL_MAPS if k)} or None, "
                              f"got {residual_map!r}")
+        if epilogue is not None and not isinstance(epilogue, ChannelEpilogue):
+            raise TypeError(f"epilogue must be a ChannelEpilogue, got {type(epilogue).__name__}")
+        if addend is not None and epilogue is None:
+            raise ValueError("addend is added before an epilogue; without one, pass it as residual")
         if out is None:
             out = np.empty(self.output_shape, self.output_dtype)
         try:
             if self._bits:
                 self._core.run_bits(x, out)
             else:
-                self._core.run_float(x, out, residual, RESIDUAL_MAPS[residual_map])
+                self._core.run_float(x, out, residual, RESIDUAL_MAPS[residual_map], addend,
+                                     None if epilogue is None else epilogue._core)
         except (TypeError, ValueError):
-            self._explain(x, residual, residual_map, out)
+            self._explain(x, residual, residual_map, addend, out)
             raise
         return out
 
-    def _explain(self, x, residual, residual_map, out) -> None:
+    def _explain(self, x, residual, residual_map, addend, out) -> None:
         """Raise the clearest error for arguments the core refused (its own message otherwise)."""
         _require_array(x, "x", np.uint64, 4)
         if x.shape != self.input_shape:
@@ -225,6 +234,10 @@ class Bconv2d:
             _require_array(residual, "residual", np.float32, 4)
             if residual_map is None and residual.shape != out.shape:
                 raise ValueError(f"residual has shape {residual.shape}; the output has {out.shape}")
+        if addend is not None:
+            _require_array(addend, "addend", np.float32, 4)
+            if addend.shape != out.shape:
+                raise ValueError(f"addend has shape {addend.shape}; the output has {out.shape}")
 
 
 def bconv2d(
@@ -242,6 +255,8 @@ def bconv2d(
     clamp: tuple[int, int] | None = None,
     residual: np.ndarray | None = None,
     residual_map: str | None = None,
+    addend: np.ndarray | None = None,
+    epilogue: ChannelEpilogue | None = None,
     thresholds: np.ndarray | None = None,
     num_threads: int | None = None,
     out: np.ndarray | None = None,
@@ -267,6 +282,11 @@ def bconv2d(
         residual_map: how such a residual maps onto the output channels (PokeBNN's
             shortcuts): ``"tile"``, channel $c$ adds ``residual[..., c % r]``; ``"zeropad"``,
             channel $c$ adds ``residual[..., c]`` for $c < r$ and nothing after.
+        addend: float32 of the output's shape (not overlapping ``out``), added after the
+            residual and before the epilogue (a second shortcut); needs ``epilogue``.
+        epilogue: a :class:`~pocketbnn.kernels.epilogue.ChannelEpilogue` of the output's
+            channels (per-image vectors: of its batch), applied to the float output: the
+            output is $\text{epilogue}(y + \text{addend})$.
         thresholds: int32 per output channel; selects bit-packed output, bit = dot < t.
         num_threads: threads for this call (default: :func:`set_num_threads`).
         out: an already-allocated C-contiguous output of the shape and dtype described under
@@ -289,7 +309,7 @@ def bconv2d(
     conv = Bconv2d(weights, x.shape, in_channels, stride=stride, dilation=dilation, padding=padding,
                    pad_value=pad_value, groups=groups, multiplier=multiplier, bias=bias, clamp=clamp,
                    thresholds=thresholds, num_threads=num_threads)
-    return conv(x, residual=residual, residual_map=residual_map, out=out)
+    return conv(x, residual=residual, residual_map=residual_map, addend=addend, epilogue=epilogue, out=out)
 
 
 def bdense(

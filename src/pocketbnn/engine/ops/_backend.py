@@ -42,10 +42,11 @@ def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int
 
 
 def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, residual, thresholds, num_threads,
-                 residual_map=None):
+                 residual_map=None, addend=None, stages=None):
     """Binary convolution into ``out`` (float32, or uint64 when ``thresholds`` is given; the
     kernel overwrites every word, so no zeroing), plus ``residual`` (float output, or None;
-    mapped onto the output channels by ``residual_map``, as ``kernels.bconv2d``'s);
+    mapped onto the output channels by ``residual_map``, as ``kernels.bconv2d``'s), then
+    ``addend`` and the ``channel_stage`` s ``stages`` as its epilogue (or None);
     the output size, and so the bottom/right padding, is ``out``'s. Prepared once
     (``kernels.Bconv2d``), so a run pays only the input check."""
     packed_out = thresholds is not None
@@ -54,7 +55,8 @@ def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, 
                            multiplier=None if packed_out else multiplier, bias=None if packed_out else bias,
                            clamp=None if packed_out else tuple(clamp), thresholds=thresholds,
                            num_threads=num_threads)
-    return partial(conv, x, residual=residual, residual_map=residual_map, out=out)
+    epilogue = None if stages is None else kernels.ChannelEpilogue(stages)
+    return partial(conv, x, residual=residual, residual_map=residual_map, addend=addend, epilogue=epilogue, out=out)
 
 
 def bind_bmaxpool2d(x, out, *, window, num_threads):
@@ -112,16 +114,16 @@ def bind_conv_gemm(x, b, bias, cols, out, *, window, relu, num_threads):
     return partial(_core.float_conv_gemm, x, b, bias, *_geometry(window), cols, out, relu, num_threads)
 
 
-def channel_stage(scale, shift, pos, neg, post, lo=-INF, hi=INF) -> tuple:
-    r"""One stage of ``bind_channel_affine``, per channel: $z = x a + b$;
+def channel_stage(scale, shift, pos, neg, post, lo=-INF, hi=INF) -> kernels.ChannelStage:
+    r"""One per-channel stage (``kernels.ChannelStage``): $z = x a + b$;
     $z = (z \ge 0 ? p : n) z + q$; clamp to [lo, hi]."""
-    return (scale, shift, pos, neg, post, lo, hi)
+    return kernels.ChannelStage(scale, shift, pos, neg, post, lo, hi)
 
 
 def bind_channel_affine(x, out, stages, *, addend=None, num_threads):
     r"""$z = x$ (+ ``addend``, same shape), then each of the 1 or 2 ``channel_stage`` s in
-    order, in one pass."""
-    return partial(_core.float_channel_affine, x, addend, list(stages), out, num_threads)
+    order, in one pass; a stage's vectors may hold a row per image (``kernels.ChannelEpilogue``)."""
+    return partial(_core.float_channel_affine, x, addend, kernels.ChannelEpilogue(stages)._core, out, num_threads)
 
 
 # float_channel_map maps (csrc/float_ops/float_ops.h ChannelMap).

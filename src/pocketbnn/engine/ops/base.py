@@ -128,6 +128,30 @@ class Op:
         """As :meth:`bind` on ``ins[0] + addend`` (if :meth:`channel_stage` is not None)."""
         raise NotImplementedError
 
+    def pass_map(self, inputs: list[TensorSpec]) -> int | None:
+        """If this op is one pass of the per-channel kernel over a map (:meth:`channel_pass`),
+        the map's position among ``inputs``; else None."""
+        return None
+
+    def channel_pass(self, ins: list[np.ndarray], *, before: Op | None = None,
+                     affine: Op | None = None) -> tuple[np.ndarray, list]:
+        """The map this op's pass reads and the ``kernels.ChannelStage`` s it applies to it, the
+        stage of ``before`` (an op whose output only this one read) first and a following
+        scale_shift ``affine`` folded into the last (if :meth:`pass_map` is not None)."""
+        raise NotImplementedError
+
+    def can_fuse_epilogue(self, inputs: list[TensorSpec]) -> bool:
+        """Whether :meth:`bind_epilogue` can run a per-channel pass on this op's output."""
+        return False
+
+    def bind_epilogue(self, ins: list[np.ndarray], out: np.ndarray, scratch: list[np.ndarray], *,
+                      residual: np.ndarray | None, residual_map: str | None, addend: np.ndarray | None,
+                      stages: list) -> Callable[[], None]:
+        """As :meth:`bind` (with ``residual`` as :meth:`bind_mapped_residual`, if not None), then
+        ``addend`` added and ``stages`` applied to each block of the output as it is written,
+        into ``out`` (if :meth:`can_fuse_epilogue`)."""
+        raise NotImplementedError
+
     def can_fuse_add(self, inputs: list[TensorSpec]) -> bool:
         """Whether :meth:`bind_residual` can add a same-shape array to this op's output."""
         return False

@@ -122,16 +122,17 @@ class BConv2d(Op):
             return [TensorSpec(lead + (self.out_channels,), F32)]
         return [TensorSpec(lead + (words(self.out_channels),), U64, self.out_channels)]
 
-    def bind(self, ins, outs, scratch, residual=None, residual_map=None):
+    def bind(self, ins, outs, scratch, residual=None, residual_map=None, addend=None, stages=None):
         x, out = ins[0], outs[0]
         if x.ndim == 2:  # binary dense: a 1x1 convolution over a 1-pixel image (views, no copies)
             x = x.reshape(x.shape[0], 1, 1, x.shape[1])
             out = out.reshape(out.shape[0], 1, 1, out.shape[1])
             residual = None if residual is None else residual.reshape(out.shape[:3] + residual.shape[-1:])
+            addend = None if addend is None else addend.reshape(out.shape)
         return _backend.bind_bconv2d(x, self.kernel, out, window=self.window, pad_value=self.pad_value,
                                      clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
                                      residual=residual, residual_map=residual_map, thresholds=self.thresholds,
-                                     num_threads=self.num_threads)
+                                     num_threads=self.num_threads, addend=addend, stages=stages)
 
     def can_fuse_add(self, inputs):
         return self.output == "float"
@@ -147,6 +148,13 @@ class BConv2d(Op):
 
     def bind_mapped_residual(self, ins, outs, scratch, residual, residual_map):
         return self.bind(ins, outs, scratch, residual=residual, residual_map=residual_map)
+
+    def can_fuse_epilogue(self, inputs):
+        return self.output == "float"
+
+    def bind_epilogue(self, ins, out, scratch, *, residual, residual_map, addend, stages):
+        return self.bind(ins, [out], scratch, residual=residual, residual_map=residual_map, addend=addend,
+                         stages=stages)
 
 
 @register("bmaxpool2d")

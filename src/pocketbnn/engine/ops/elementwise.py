@@ -65,8 +65,15 @@ class _ChannelStage(_Unary):
         return self.bind_channel(ins, outs, scratch, addend=None)
 
     def bind_channel(self, ins, outs, scratch, *, addend):
-        return _backend.bind_channel_affine(ins[0], outs[0], [self.channel_stage(ins[0].shape[-1])], addend=addend,
-                                            num_threads=self.num_threads)
+        x, stages = self.channel_pass(ins)
+        return _backend.bind_channel_affine(x, outs[0], stages, addend=addend, num_threads=self.num_threads)
+
+    def pass_map(self, inputs):
+        return 0
+
+    def channel_pass(self, ins, *, before=None, affine=None):
+        assert before is None and affine is None, "a stage op absorbs no other stage"
+        return ins[0], [self.channel_stage(ins[0].shape[-1])]
 
 
 @register("scale_shift")
@@ -257,30 +264,30 @@ class Mul(_Binary):
         return self.bind_gate(ins, outs[0], affine=affine)
 
     def bind_gate(self, ins, out, *, before=None, addend=None, affine=None):
-        r"""Per image n, one pass of the per-channel kernel over the map x: $z = x$ (+ ``addend``),
-        then the stage of ``before`` (a ``_ChannelStage`` op whose output only this product
-        read), then $z g_n$, then ``affine``'s $z a_c + b_c$ (a following scale_shift)."""
-        a, b = ins
-        x, gate = (a, b) if _is_gate(b.shape, a.shape) else (b, a)  # a 1x1 map: the first is x
+        r"""One pass of the per-channel kernel over the map x (:meth:`channel_pass`), after adding
+        ``addend`` (or None)."""
+        x, stages = self.channel_pass(ins, before=before, affine=affine)
+        return _backend.bind_channel_affine(x, out, stages, addend=addend, num_threads=self.num_threads)
+
+    def pass_map(self, inputs):
+        a, b = inputs[0].shape, inputs[1].shape
+        return 0 if _is_gate(b, a) else 1 if _is_gate(a, b) else None  # a 1x1 map: the first is x
+
+    def channel_pass(self, ins, *, before=None, affine=None):
+        r"""The map x and, per channel c of image n: the stage of ``before``, then $z g_{n,c}$, then
+        ``affine``'s $z a_c + b_c$ (one stage whose scale holds a row per image)."""
+        k = self.pass_map(ins)
+        x, gate = ins[k], ins[1 - k]
         channels = x.shape[-1]
         ones, zeros = _identity(channels)
         slope, post = (affine.scale, affine.shift) if affine is not None else (ones, zeros)
         first = [before.channel_stage(channels)] if before is not None else []
-        calls = [_backend.bind_channel_affine(
-                     x[n], out[n], first + [_backend.channel_stage(gate[n, 0, 0], zeros, slope, slope, post)],
-                     addend=None if addend is None else addend[n], num_threads=self.num_threads)
-                 for n in range(x.shape[0])]
-        return calls[0] if len(calls) == 1 else partial(_run_all, calls)
+        return x, first + [_backend.channel_stage(gate.reshape(x.shape[0], channels), zeros, slope, slope, post)]
 
 
 def _is_gate(gate: tuple[int, ...], x: tuple[int, ...]) -> bool:
     """Shape ``gate`` is ``[N,1,1,C]`` for the ``[N,H,W,C]`` map shape ``x``."""
     return len(gate) == len(x) == 4 and gate == (x[0], 1, 1, x[3])
-
-
-def _run_all(calls) -> None:
-    for call in calls:
-        call()
 
 
 @register("sub")
