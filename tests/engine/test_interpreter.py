@@ -269,7 +269,10 @@ def test_add_prelu_gate_bn_is_one_pass(isa, hw, gate_first, shared, monkeypatch)
     graph = _pokebnn_tail_graph(hw, gate_first, shared)
     fused = engine.from_bytes(engine.to_bytes(graph))
     steps = fused._plan((x.shape, s.shape)).steps
-    assert [t.node_name for t in steps if t.fused] == (["add", "bn"] if shared else ["add", "act", "bn"])
+    # A 1x1 map has the gate's shape: with the DPReLU's output shared, the gate's hard-sigmoid
+    # (a stage too) joins the product instead, the DPReLU's output then being the "gate".
+    shared_fused = ["add", "sig", "bn"] if hw == 1 else ["add", "bn"]
+    assert [t.node_name for t in steps if t.fused] == (shared_fused if shared else ["add", "act", "bn"])
     got = fused.run([x, s])
     monkeypatch.setattr(executor._Plan, "_fuse_adds_into_stages", lambda plan: None)
     monkeypatch.setattr(executor._Plan, "_fuse_stages_into_gates", lambda plan: None)

@@ -18,18 +18,22 @@ from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_choice, attr_fl
                                        channel_vector, param, register)
 
 
+def _constant(channels: int, value: float) -> np.ndarray:
+    """A read-only float32 vector of ``channels`` copies of ``value``, shared by all ops."""
+    v = _CONSTANTS.get((channels, value))
+    if v is None:
+        v = np.full(channels, value, np.float32)
+        v.flags.writeable = False
+        v = _CONSTANTS.setdefault((channels, value), v)
+    return v
+
+
 def _identity(channels: int) -> tuple[np.ndarray, np.ndarray]:
     """Read-only ones and zeros of length ``channels`` (identity affine parameters)."""
-    pair = _IDENTITY.get(channels)
-    if pair is None:
-        pair = (np.ones(channels, np.float32), np.zeros(channels, np.float32))
-        for v in pair:
-            v.flags.writeable = False
-        pair = _IDENTITY.setdefault(channels, pair)
-    return pair
+    return _constant(channels, 1.0), _constant(channels, 0.0)
 
 
-_IDENTITY: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+_CONSTANTS: dict[tuple[int, float], np.ndarray] = {}
 
 
 class _Unary(Op):
@@ -140,17 +144,14 @@ class Clamp(_ChannelStage):
 
 
 @register("hardsigmoid")
-class HardSigmoid(_Unary):
-    r"""$y = \min(\max(x + 3, 0), 6) / 6$."""
+class HardSigmoid(_ChannelStage):
+    r"""$y = \min(\max(x + 3, 0), 6) / 6$, run as the stage $\text{clamp}(x / 6 + 1/2, 0, 1)$ (the
+    same function; rounding may differ by an ulp)."""
 
-    def run(self, ins, outs, scratch):
-        # np.maximum / np.minimum: the clip of np.clip, at a fraction of its per-call cost (an SE
-        # gate is a few hundred values, so the call is all there is).
-        out = outs[0]
-        np.add(ins[0], 3.0, out=out)
-        np.maximum(out, 0.0, out=out)
-        np.minimum(out, 6.0, out=out)
-        np.divide(out, 6.0, out=out)
+    def channel_stage(self, channels):
+        ones, zeros = _identity(channels)
+        sixth, half = _constant(channels, 1.0 / 6.0), _constant(channels, 0.5)
+        return _backend.channel_stage(sixth, half, ones, ones, zeros, lo=0.0, hi=1.0)
 
 
 @register("sigmoid")
