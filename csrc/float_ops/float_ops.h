@@ -93,8 +93,9 @@ struct ChannelStage {
 
 // Over rows x channels: x = input (+ addend, same layout, if not null), then one or two stages
 // in order (a PReLU then the SE gate that multiplies its output: one pass over memory).
-// Row r of each array starts r * row_stride floats after its first (row_stride 0: channels;
-// more: a block of columns of a wider array, e.g. what one unit of a binary conv wrote).
+// Row r of input and output starts r * row_stride floats after their first (row_stride 0:
+// channels; more: a block of columns of a wider array, e.g. what one unit of a binary conv
+// wrote), and of addend r * addend_stride floats after its first (0: as the others).
 // output may be input or addend (in place); no other overlap.
 struct ChannelAffineArgs {
   static constexpr int kMaxStages = 2;
@@ -103,7 +104,7 @@ struct ChannelAffineArgs {
   float* output = nullptr;
   std::size_t rows = 0;
   int channels = 0;
-  std::size_t row_stride = 0;
+  std::size_t row_stride = 0, addend_stride = 0;
   ChannelStage stages[kMaxStages];
   int num_stages = 1;
   int num_threads = 1;

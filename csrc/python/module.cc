@@ -155,7 +155,7 @@ struct StagePlan {
       select_ukernel<ops::float_channel_affine>().fn(a);
       a.input += rows * stride;
       a.output += rows * stride;
-      if (a.addend != nullptr) a.addend += rows * stride;
+      if (a.addend != nullptr) a.addend += rows * (a.addend_stride != 0 ? a.addend_stride : stride);
       first += rows;
       left -= rows;
     }
@@ -260,24 +260,42 @@ class ChannelEpilogue {
 };
 
 // A binary convolution's epilogue for one call (Bconv2dArgs::then): the pass over each region
-// the kernel wrote, in place, on one thread (the kernel's threads run the regions).
+// the kernel wrote, in place, on one thread (the kernel's threads run the regions). The addend
+// has addend_channels channels per pixel, mapped onto the output's as a residual is
+// (ResidualMap): a region then splits into runs of channels that read one contiguous run of
+// the addend each (or none: zero-padded channels).
 struct ConvEpilogue {
   StagePlan plan;
   float* out;
-  const float* addend;  // laid out as out, or null
+  const float* addend;  // or null
   std::size_t channels, pixels_per_image;
+  std::size_t addend_channels;
+  ResidualMap addend_map;
 
   static void run(const void* ctx, std::size_t first, std::size_t count, int c_begin, int c_end) {
     const ConvEpilogue& e = *static_cast<const ConvEpilogue*>(ctx);
-    const std::size_t at = first * e.channels + std::size_t(c_begin);
     ChannelAffineArgs a;
-    a.input = a.output = e.out + at;
-    a.addend = e.addend != nullptr ? e.addend + at : nullptr;
     a.rows = count;
-    a.channels = c_end - c_begin;
     a.row_stride = e.channels;
+    a.addend_stride = e.addend_channels;
     a.num_threads = 1;
-    e.plan.run(a, first, e.pixels_per_image, std::size_t(c_begin));
+    const std::size_t r = e.addend_channels;
+    for (std::size_t c = std::size_t(c_begin), end = std::size_t(c_end); c < end;) {
+      // Addend channel of output channel c, and how many channels from c read on from there.
+      std::size_t j = c, n = end - c;
+      if (e.addend != nullptr && e.addend_map == ResidualMap::kTile) {
+        j = c % r;
+        n = std::min(n, r - j);
+      } else if (e.addend != nullptr && e.addend_map == ResidualMap::kZeroPad && c < r) {
+        n = std::min(n, r - c);
+      }
+      const bool adds = e.addend != nullptr && (e.addend_map != ResidualMap::kZeroPad || c < r);
+      a.input = a.output = e.out + first * e.channels + c;
+      a.addend = adds ? e.addend + first * r + j : nullptr;
+      a.channels = int(n);
+      e.plan.run(a, first, e.pixels_per_image, c);
+      c += n;
+    }
   }
 };
 
@@ -360,10 +378,10 @@ class PreparedBconv2d {
 
   // residual_map: a ResidualMap; with kTile / kZeroPad the residual has fewer channels than the
   // output (a multiple of 64, groups 1) and must not overlap it. epilogue (or null): a pass run
-  // on each region of the output once written, after adding `addend` (out's shape, not
-  // overlapping it) to it.
+  // on each region of the output once written, after adding `addend` (not overlapping out;
+  // mapped onto the output channels by addend_map, a ResidualMap, any channel count) to it.
   void run_float(CArray<const Word> x, CArray<float> out, CArray<const float> residual, int residual_map,
-                 CArray<const float> addend, const ChannelEpilogue* epilogue) {
+                 CArray<const float> addend, int addend_map, const ChannelEpilogue* epilogue) {
     require(!bits_, "this convolution has bit output");
     check(x, out.ndim(), [&](int i) { return out.shape(i); });
     require(residual_map >= int(ResidualMap::kSame) && residual_map <= int(ResidualMap::kZeroPad),
@@ -392,16 +410,25 @@ class PreparedBconv2d {
     a.input = x.data();
     a.out_float = out.data();
     std::vector<float> composed;
-    ConvEpilogue then{{}, out.data(), nullptr, out_shape_[3], out_shape_[1] * out_shape_[2]};
+    ConvEpilogue then{{}, out.data(), nullptr, out_shape_[3], out_shape_[1] * out_shape_[2], out_shape_[3],
+                      ResidualMap::kSame};
     if (epilogue != nullptr) {
       epilogue->check(out_shape_[3], out_shape_[0]);
       then.plan = epilogue->resolve(composed);
       if (addend.is_valid()) {
+        require(addend_map >= int(ResidualMap::kSame) && addend_map <= int(ResidualMap::kZeroPad),
+                "addend_map must be 0 (same), 1 (tile) or 2 (zero-pad)");
         require(addend.ndim() == 4 && addend.shape(0) == out_shape_[0] && addend.shape(1) == out_shape_[1] &&
-                    addend.shape(2) == out_shape_[2] && addend.shape(3) == out_shape_[3],
-                [&] { return "addend must have the output's shape, got " + shape_of(addend); });
+                    addend.shape(2) == out_shape_[2],
+                [&] { return "addend must have the output's batch, height and width, got " + shape_of(addend); });
+        const std::size_t channels = addend.shape(3);
+        require(addend_map == int(ResidualMap::kSame) ? channels == out_shape_[3] : channels > 0 && channels <= out_shape_[3],
+                [&] { return "addend has " + std::to_string(channels) + " channels; the output has " +
+                             std::to_string(out_shape_[3]) + (addend_map == int(ResidualMap::kSame) ? "" : " (at most)"); });
         require(!overlaps(addend.data(), addend.size(), out.data(), out.size()), "addend must not overlap out");
         then.addend = addend.data();
+        then.addend_channels = channels;
+        then.addend_map = ResidualMap(addend_map);
       }
       a.then = {&ConvEpilogue::run, &then};
     } else {
@@ -792,7 +819,7 @@ NB_MODULE(_core, m) {
       // be written and thrown away).
       .def("run_float", &PreparedBconv2d::run_float, "x"_a.noconvert(), "out"_a.noconvert(),
            "residual"_a.noconvert().none(), "residual_map"_a = 0, "addend"_a.noconvert().none() = nb::none(),
-           "epilogue"_a.none() = nb::none())
+           "addend_map"_a = 0, "epilogue"_a.none() = nb::none())
       .def("run_bits", &PreparedBconv2d::run_bits, "x"_a.noconvert(), "out"_a.noconvert());
   m.def("bmaxpool", &bmaxpool, "x"_a, "kh"_a, "kw"_a, "stride_h"_a, "stride_w"_a, "pad_top"_a,
         "pad_left"_a, "out"_a, "num_threads"_a);

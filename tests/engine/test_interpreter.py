@@ -376,9 +376,10 @@ def test_channel_map_shortcut_runs_in_the_bconv_output_stage(isa, out_c, shortcu
     np.testing.assert_array_equal(got, plain.run([x, r]))
 
 
-def _pokeconv_graph(out_c, in_c):
+def _pokeconv_graph(out_c, in_c, tiled=False):
     """A PokeConv as the converter writes it: y = BN(SE(x) * DPReLU(bconv(x) + zeropad(x) + r)),
-    the SE gate pooled from the conv's input x."""
+    the SE gate pooled from the conv's input x; ``tiled``: r has in_c channels, tiled onto the
+    output's (a downsampling block's long shortcut)."""
     from pocketbnn import kernels
     from pocketbnn.engine import Graph, InputSpec, Node
     rng = np.random.default_rng(out_c + in_c)
@@ -386,11 +387,13 @@ def _pokeconv_graph(out_c, in_c):
     conv = Node("conv", "bconv2d", ["p"], ["c"], {"kernel": [3, 3], "channels_in": in_c, "pads": [1, 1, 1, 1]},
                 {"weights": kernels.pack_bits(rng.standard_normal((out_c, 3, 3, in_c)).astype(np.float32)),
                  "multiplier": vec(), "bias": vec()})
-    return Graph([InputSpec("x", (2, 5, 4, in_c)), InputSpec("r", (2, 5, 4, out_c))], [
+    tile = [Node("tile", "channel_tile", ["r"], ["rt"], {"out_channels": out_c})] if tiled else []
+    return Graph([InputSpec("x", (2, 5, 4, in_c)), InputSpec("r", (2, 5, 4, in_c if tiled else out_c))], [
         Node("q", "quantize", ["x"], ["p"]), conv,
         Node("pad", "channel_zeropad", ["x"], ["xp"], {"out_channels": out_c}),
         Node("add1", "add", ["c", "xp"], ["s"]),
-        Node("add2", "add", ["s", "r"], ["a"]),
+        *tile,
+        Node("add2", "add", ["s", "rt" if tiled else "r"], ["a"]),
         Node("act", "prelu", ["a"], ["d"], {"channels": out_c},
              {"bias_x": vec(), "pos_slope": vec(), "neg_slope": vec(), "bias_y": vec()}),
         Node("se_pool", "global_avgpool", ["x"], ["g1"], {"keepdims": True}),
@@ -404,21 +407,24 @@ def _pokeconv_graph(out_c, in_c):
 
 @pytest.mark.parametrize("out_c, in_c", [(256, 64), (64, 64), (70, 64), (130, 70)])
 @pytest.mark.parametrize("threads", [1, 2])
-def test_pokeconv_tail_runs_as_the_bconv_epilogue(isa, out_c, in_c, threads, monkeypatch):
+@pytest.mark.parametrize("tiled", [False, True])
+def test_pokeconv_tail_runs_as_the_bconv_epilogue(isa, out_c, in_c, threads, tiled, monkeypatch):
     """PokeBNN's whole conv tail (shortcuts, DPReLU, SE gate, BN) runs inside the binary conv:
     the zero-pad shortcut in its output stage, the rest as its epilogue on each block as it is
     written (the conv's step moves after the gate's); every other step of the tail is a no-op,
     and the result equals the unfused run's up to rounding. A 70-channel input cannot be mapped
-    (not a multiple of 64): the zero-pad keeps its pass, the rest still fuses."""
+    in the output stage (not a multiple of 64): the zero-pad keeps its pass, the rest still
+    fuses. A tiled long shortcut is added through its map by the epilogue."""
     from pocketbnn.engine import executor
     rng = np.random.default_rng(2)
-    graph = _pokeconv_graph(out_c, in_c)
+    graph = _pokeconv_graph(out_c, in_c, tiled)
     x = rng.standard_normal(graph.inputs[0].shape).astype(np.float32)
     r = rng.standard_normal(graph.inputs[1].shape).astype(np.float32)
     fused = engine.from_bytes(engine.to_bytes(graph), num_threads=threads)
     steps = fused._plan((x.shape, r.shape)).steps
     mapped = in_c % 64 == 0
-    assert {t.node_name for t in steps if t.fused} == {"add1", "add2", "act", "se", "bn"} | ({"pad"} if mapped else set())
+    expected = {"add1", "add2", "act", "se", "bn"} | ({"pad"} if mapped else set()) | ({"tile"} if tiled else set())
+    assert {t.node_name for t in steps if t.fused} == expected
     names = [t.node_name for t in steps]
     conv = steps[names.index("conv")]
     assert conv.then is steps[names.index("se")] and names.index("conv") > names.index("se_sig")

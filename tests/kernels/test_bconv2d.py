@@ -355,15 +355,18 @@ def _epilogue_reference(y, stages, addend=None):
 @given(batch=st.integers(1, 3), size=st.integers(1, 11), in_c=st.sampled_from([64, 70, 130]),
        out_c=st.sampled_from([8, 64, 70, 200]), kernel=st.sampled_from([1, 3]), threads=st.sampled_from([1, 2, 3]),
        residual=st.sampled_from([None, "same", "tile", "zeropad"]), addend=st.booleans(),
+       addend_map=st.sampled_from([None, "tile", "zeropad"]), addend_c=st.integers(1, 200),
        gate=st.booleans(), linear=st.booleans(), clamp=st.booleans(), seed=st.integers(0, 2**32 - 1))
-@example(batch=1, size=2, in_c=64, out_c=64, kernel=1, threads=1, residual="zeropad", addend=True, gate=True,
-         linear=True, clamp=False, seed=0)  # few-pixel tiles, PokeBNN's composed gate stage
+@example(batch=1, size=2, in_c=64, out_c=64, kernel=1, threads=1, residual="zeropad", addend=True, addend_map=None,
+         addend_c=64, gate=True, linear=True, clamp=False, seed=0)  # few-pixel tiles, PokeBNN's composed gate stage
+@example(batch=2, size=9, in_c=64, out_c=200, kernel=1, threads=3, residual="zeropad", addend=True, addend_map="tile",
+         addend_c=64, gate=True, linear=True, clamp=False, seed=1)  # PokeBNN's downsampling conv3, split channels
 def test_epilogue_is_the_channel_pass_after_the_output(isa, batch, size, in_c, out_c, kernel, threads, residual,
-                                                       addend, gate, linear, clamp, seed):
-    """A conv's epilogue (addend, then 1 or 2 per-channel stages, an SE gate's per-image
-    stage among them) gives the plain output with the stages applied after, on every path and
-    thread count; the kernel runs it on each block it writes, so every block must be covered
-    once."""
+                                                       addend, addend_map, addend_c, gate, linear, clamp, seed):
+    """A conv's epilogue (addend, tiled or zero-padded onto the output channels or not, then 1
+    or 2 per-channel stages, an SE gate's per-image stage among them) gives the plain output
+    with the stages applied after, on every path and thread count; the kernel runs it on each
+    block it writes, so every block must be covered once."""
     rng = np.random.default_rng(seed)
     if residual in ("tile", "zeropad") and out_c < 64:
         residual = "same"
@@ -375,7 +378,8 @@ def test_epilogue_is_the_channel_pass_after_the_output(isa, batch, size, in_c, o
     shape = conv.output_shape
     r = None if residual is None else rng.standard_normal(shape[:3] + ((out_c,) if residual == "same" else (64,)))
     r = None if r is None else r.astype(np.float32)
-    a = rng.standard_normal(shape).astype(np.float32) if addend else None
+    addend_c = out_c if addend_map is None else min(addend_c, out_c)
+    a = rng.standard_normal(shape[:3] + (addend_c,)).astype(np.float32) if addend else None
     vectors = rng.standard_normal((8, out_c)).astype(np.float32)
     first = kernels.ChannelStage(*vectors[:5])
     scale = rng.uniform(0, 1, (batch, out_c)).astype(np.float32) if gate else vectors[5]
@@ -384,7 +388,8 @@ def test_epilogue_is_the_channel_pass_after_the_output(isa, batch, size, in_c, o
     stages = [first, kernels.ChannelStage(scale, vectors[5], vectors[6], neg, vectors[7], lo, hi)]
     plain = conv(xp, residual=r, residual_map=None if residual == "same" else residual)
     got = conv(xp, residual=r, residual_map=None if residual == "same" else residual, addend=a,
-               epilogue=kernels.ChannelEpilogue(stages))
+               addend_map=addend_map, epilogue=kernels.ChannelEpilogue(stages))
+    a = a if a is None or addend_map is None else _mapped(a, addend_map, out_c)
     # Near z = 0 a rounding may pick the other slope; the error stays tiny.
     np.testing.assert_allclose(got, _epilogue_reference(plain, stages, a), rtol=1e-5, atol=1e-4)
 
@@ -417,6 +422,10 @@ def test_epilogue_rejects_bad_arguments():
         conv(xp, addend=np.zeros((2, 4, 4, 8), np.float32))
     with pytest.raises(ValueError, match="addend has shape"):
         conv(xp, addend=np.zeros((2, 4, 4, 9), np.float32), epilogue=kernels.ChannelEpilogue([stage]))
+    with pytest.raises(ValueError, match="addend has 9 channels; the output has 8 .at most."):
+        conv(xp, addend=np.zeros((2, 4, 4, 9), np.float32), addend_map="tile", epilogue=kernels.ChannelEpilogue([stage]))
+    with pytest.raises(ValueError, match="addend_map must be"):
+        conv(xp, addend=np.zeros((2, 4, 4, 8), np.float32), addend_map="avg", epilogue=kernels.ChannelEpilogue([stage]))
     out = np.zeros(conv.output_shape, np.float32)
     with pytest.raises(ValueError, match="must not overlap out"):
         conv(xp, addend=out, epilogue=kernels.ChannelEpilogue([stage]), out=out)

@@ -45,11 +45,14 @@ class _Step:
     addend: int | None = None      # an earlier add done here: add this value to inputs[0] first
     before: Op | None = None       # an earlier per-channel op done here (by an SE gate's mul), first
     then: _Step | None = None      # a later per-channel pass done here, on the output as it is written
+    then_addend: tuple[int, str] | None = None  # ... after adding this value through this channel map
     fused: bool = False            # done by another step: nothing to run
 
     @property
     def reads(self) -> list[int]:
         own = self.inputs + [v for v in (self.residual, self.addend) if v is not None]
+        if self.then_addend is not None:
+            own.append(self.then_addend[0])
         return own + self.then.reads if self.then is not None else own
 
     @property
@@ -114,10 +117,11 @@ class _Plan:
         self._lock = threading.Lock()
 
     def _readers(self) -> dict[int, int]:
-        """How many steps read each value (as an input, residual or addend)."""
+        """How many steps read each value (as an input, residual or addend; a fused step reads
+        nothing, what it read being read by the step doing its work)."""
         readers: dict[int, int] = {}
         for step in self.steps:
-            for i in step.reads:
+            for i in [] if step.fused else step.reads:
                 readers[i] = readers.get(i, 0) + 1
         return readers
 
@@ -257,7 +261,10 @@ class _Plan:
         block of its output as it writes it, while the block is in cache, and writes the pass's
         output; the pass's step becomes a no-op. The op's step moves to just before the pass's,
         as what the pass reads besides the map (an SE gate computed from the op's input) may
-        be made in between."""
+        be made in between. When the map is instead a channel tile / zero-pad of a value r plus
+        the op's output (a channel map's pass that took the add: PokeBNN's long shortcut in a
+        downsampling block) and the pass adds nothing itself, the op adds r through the map
+        before the pass, and the map's step becomes a no-op too."""
         readers = self._readers()
         outputs = set(self.outputs)
         for p in list(self.steps):
@@ -266,11 +273,18 @@ class _Plan:
                 continue
             x = p.inputs[p.op.pass_map([self.value_specs[v] for v in p.inputs[:2]])]
             c = next((step for step in self.steps if step.writes == [x]), None)
-            if (c is None or readers.get(x) != 1 or x in outputs or c.then is not None or c.relu_into is not None
-                    or c.affine_into is not None or self.value_specs[x] != self.value_specs[p.outputs[0]]
+            if c is None or readers.get(x) != 1 or x in outputs or self.value_specs[x] != self.value_specs[p.outputs[0]]:
+                continue
+            mapped = None
+            if (c.op.residual_map is not None and c.add_into == x and p.addend is None
+                    and readers.get(c.residual) == 1 and c.residual not in outputs):
+                mapped, c = c, next((step for step in self.steps if step.writes == [c.residual]), None)
+            if (c is None or c.then is not None or c.relu_into is not None or c.affine_into is not None
                     or not c.op.can_fuse_epilogue([self.value_specs[v] for v in c.inputs])):
                 continue
             c.then, p.fused = p, True
+            if mapped is not None:
+                c.then_addend, mapped.fused = (mapped.inputs[0], mapped.op.residual_map), True
             self.steps.remove(c)
             self.steps.insert(self.steps.index(p), c)
 
@@ -345,10 +359,13 @@ class _Plan:
             # stands in for it.
             p_ins = [out if env[i] is None else env[i] for i in p.inputs]
             _, stages = p.op.channel_pass(p_ins, before=p.before, affine=p.affine)
+            addend, addend_map = ((env[p.addend], None) if p.addend is not None else
+                                  (env[step.then_addend[0]], step.then_addend[1]) if step.then_addend is not None else
+                                  (None, None))
             return step.op.bind_epilogue(ins, out, scratch,
                                          residual=env[step.residual] if step.residual is not None else None,
-                                         residual_map=step.residual_map,
-                                         addend=env[p.addend] if p.addend is not None else None, stages=stages)
+                                         residual_map=step.residual_map, addend=addend, addend_map=addend_map,
+                                         stages=stages)
         if step.relu_into is not None:
             return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
         if step.add_into is not None and step.residual_map is not None:

@@ -198,15 +198,16 @@ class Bconv2d:
             thresholds, resolve_num_threads(num_threads))
 
     def __call__(self, x: np.ndarray, *, residual: np.ndarray | None = None, residual_map: str | None = None,
-                 addend: np.ndarray | None = None, epilogue: ChannelEpilogue | None = None,
-                 out: np.ndarray | None = None) -> np.ndarray:
+                 addend: np.ndarray | None = None, addend_map: str | None = None,
+                 epilogue: ChannelEpilogue | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Run on packed ``x`` of ``input_shape``; ``residual``, ``residual_map``, ``addend``,
-        ``epilogue`` and ``out`` as in :func:`bconv2d`."""
+        ``addend_map``, ``epilogue`` and ``out`` as in :func:`bconv2d`."""
         if self._bits and (residual is not None or epilogue is not None):
             raise ValueError("residual and epilogue need float output (no thresholds)")
-        if residual_map not in RESIDUAL_MAPS:
-            raise ValueError(f"residual_map must be one of {sorted(k for k in RESIDUAL_MAPS if k)} or None, "
-                             f"got {residual_map!r}")
+        for name, value in (("residual_map", residual_map), ("addend_map", addend_map)):
+            if value not in RESIDUAL_MAPS:
+                raise ValueError(f"{name} must be one of {sorted(k for k in RESIDUAL_MAPS if k)} or None, "
+                                 f"got {value!r}")
         if epilogue is not None and not isinstance(epilogue, ChannelEpilogue):
             raise TypeError(f"epilogue must be a ChannelEpilogue, got {type(epilogue).__name__}")
         if addend is not None and epilogue is None:
@@ -217,14 +218,14 @@ class Bconv2d:
             if self._bits:
                 self._core.run_bits(x, out)
             else:
-                self._core.run_float(x, out, residual, RESIDUAL_MAPS[residual_map], addend,
+                self._core.run_float(x, out, residual, RESIDUAL_MAPS[residual_map], addend, RESIDUAL_MAPS[addend_map],
                                      None if epilogue is None else epilogue._core)
         except (TypeError, ValueError):
-            self._explain(x, residual, residual_map, addend, out)
+            self._explain(x, residual, residual_map, addend, addend_map, out)
             raise
         return out
 
-    def _explain(self, x, residual, residual_map, addend, out) -> None:
+    def _explain(self, x, residual, residual_map, addend, addend_map, out) -> None:
         """Raise the clearest error for arguments the core refused (its own message otherwise)."""
         _require_array(x, "x", np.uint64, 4)
         if x.shape != self.input_shape:
@@ -236,7 +237,7 @@ class Bconv2d:
                 raise ValueError(f"residual has shape {residual.shape}; the output has {out.shape}")
         if addend is not None:
             _require_array(addend, "addend", np.float32, 4)
-            if addend.shape != out.shape:
+            if addend_map is None and addend.shape != out.shape:
                 raise ValueError(f"addend has shape {addend.shape}; the output has {out.shape}")
 
 
@@ -256,6 +257,7 @@ def bconv2d(
     residual: np.ndarray | None = None,
     residual_map: str | None = None,
     addend: np.ndarray | None = None,
+    addend_map: str | None = None,
     epilogue: ChannelEpilogue | None = None,
     thresholds: np.ndarray | None = None,
     num_threads: int | None = None,
@@ -283,7 +285,9 @@ def bconv2d(
             shortcuts): ``"tile"``, channel $c$ adds ``residual[..., c % r]``; ``"zeropad"``,
             channel $c$ adds ``residual[..., c]`` for $c < r$ and nothing after.
         addend: float32 of the output's shape (not overlapping ``out``), added after the
-            residual and before the epilogue (a second shortcut); needs ``epilogue``.
+            residual and before the epilogue (a second shortcut); needs ``epilogue``. With
+            ``addend_map`` (``"tile"`` / ``"zeropad"``, as ``residual_map``), of the output's
+            batch, height and width and any number of channels up to the output's.
         epilogue: a :class:`~pocketbnn.kernels.epilogue.ChannelEpilogue` of the output's
             channels (per-image vectors: of its batch), applied to the float output: the
             output is $\text{epilogue}(y + \text{addend})$.
@@ -309,7 +313,8 @@ def bconv2d(
     conv = Bconv2d(weights, x.shape, in_channels, stride=stride, dilation=dilation, padding=padding,
                    pad_value=pad_value, groups=groups, multiplier=multiplier, bias=bias, clamp=clamp,
                    thresholds=thresholds, num_threads=num_threads)
-    return conv(x, residual=residual, residual_map=residual_map, addend=addend, epilogue=epilogue, out=out)
+    return conv(x, residual=residual, residual_map=residual_map, addend=addend, addend_map=addend_map,
+                epilogue=epilogue, out=out)
 
 
 def bdense(

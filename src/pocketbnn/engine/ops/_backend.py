@@ -42,11 +42,12 @@ def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int
 
 
 def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, residual, thresholds, num_threads,
-                 residual_map=None, addend=None, stages=None):
+                 residual_map=None, addend=None, addend_map=None, stages=None):
     """Binary convolution into ``out`` (float32, or uint64 when ``thresholds`` is given; the
     kernel overwrites every word, so no zeroing), plus ``residual`` (float output, or None;
     mapped onto the output channels by ``residual_map``, as ``kernels.bconv2d``'s), then
-    ``addend`` and the ``channel_stage`` s ``stages`` as its epilogue (or None);
+    ``addend`` (through ``addend_map``) and the ``channel_stage`` s ``stages`` as its epilogue
+    (or None);
     the output size, and so the bottom/right padding, is ``out``'s. Prepared once
     (``kernels.Bconv2d``), so a run pays only the input check."""
     packed_out = thresholds is not None
@@ -56,7 +57,8 @@ def bind_bconv2d(x, kernel, out, *, window, pad_value, clamp, multiplier, bias, 
                            clamp=None if packed_out else tuple(clamp), thresholds=thresholds,
                            num_threads=num_threads)
     epilogue = None if stages is None else kernels.ChannelEpilogue(stages)
-    return partial(conv, x, residual=residual, residual_map=residual_map, addend=addend, epilogue=epilogue, out=out)
+    return partial(conv, x, residual=residual, residual_map=residual_map, addend=addend, addend_map=addend_map,
+                   epilogue=epilogue, out=out)
 
 
 def bind_bmaxpool2d(x, out, *, window, num_threads):

@@ -146,10 +146,11 @@ class Op:
 
     def bind_epilogue(self, ins: list[np.ndarray], out: np.ndarray, scratch: list[np.ndarray], *,
                       residual: np.ndarray | None, residual_map: str | None, addend: np.ndarray | None,
-                      stages: list) -> Callable[[], None]:
+                      addend_map: str | None, stages: list) -> Callable[[], None]:
         """As :meth:`bind` (with ``residual`` as :meth:`bind_mapped_residual`, if not None), then
-        ``addend`` added and ``stages`` applied to each block of the output as it is written,
-        into ``out`` (if :meth:`can_fuse_epilogue`)."""
+        ``addend`` added (through the channel map ``addend_map``, if not None) and ``stages``
+        applied to each block of the output as it is written, into ``out`` (if
+        :meth:`can_fuse_epilogue`)."""
         raise NotImplementedError
 
     def can_fuse_add(self, inputs: list[TensorSpec]) -> bool:

@@ -122,17 +122,18 @@ class BConv2d(Op):
             return [TensorSpec(lead + (self.out_channels,), F32)]
         return [TensorSpec(lead + (words(self.out_channels),), U64, self.out_channels)]
 
-    def bind(self, ins, outs, scratch, residual=None, residual_map=None, addend=None, stages=None):
+    def bind(self, ins, outs, scratch, residual=None, residual_map=None, addend=None, addend_map=None, stages=None):
         x, out = ins[0], outs[0]
         if x.ndim == 2:  # binary dense: a 1x1 convolution over a 1-pixel image (views, no copies)
             x = x.reshape(x.shape[0], 1, 1, x.shape[1])
             out = out.reshape(out.shape[0], 1, 1, out.shape[1])
             residual = None if residual is None else residual.reshape(out.shape[:3] + residual.shape[-1:])
-            addend = None if addend is None else addend.reshape(out.shape)
+            addend = None if addend is None else addend.reshape(out.shape[:3] + addend.shape[-1:])
         return _backend.bind_bconv2d(x, self.kernel, out, window=self.window, pad_value=self.pad_value,
                                      clamp=self.clamp, multiplier=self.multiplier, bias=self.bias,
                                      residual=residual, residual_map=residual_map, thresholds=self.thresholds,
-                                     num_threads=self.num_threads, addend=addend, stages=stages)
+                                     num_threads=self.num_threads, addend=addend, addend_map=addend_map,
+                                     stages=stages)
 
     def can_fuse_add(self, inputs):
         return self.output == "float"
@@ -152,9 +153,9 @@ class BConv2d(Op):
     def can_fuse_epilogue(self, inputs):
         return self.output == "float"
 
-    def bind_epilogue(self, ins, out, scratch, *, residual, residual_map, addend, stages):
+    def bind_epilogue(self, ins, out, scratch, *, residual, residual_map, addend, addend_map, stages):
         return self.bind(ins, [out], scratch, residual=residual, residual_map=residual_map, addend=addend,
-                         stages=stages)
+                         addend_map=addend_map, stages=stages)
 
 
 @register("bmaxpool2d")
