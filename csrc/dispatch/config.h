@@ -35,6 +35,7 @@ struct float_im2col { using Fn = FloatIm2colFn; };
 struct float_channel_affine { using Fn = FloatChannelAffineFn; };
 struct float_add { using Fn = FloatAddFn; };
 struct float_channel_map { using Fn = FloatChannelMapFn; };
+struct float_gemv_i8 { using Fn = FloatGemvI8Fn; };
 struct xor_popcount_loop { using Fn = XorPopcountLoopFn; };
 }  // namespace ops
 

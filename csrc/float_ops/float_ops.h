@@ -141,7 +141,27 @@ struct ChannelMapArgs {
 };
 using FloatChannelMapFn = void (*)(const ChannelMapArgs&);
 
+// A product of few rows with int8 weight codes, for the int8 / int4 layers of a model at
+// batch 1 (PokeBNN's SE convs and classifier), where streaming float32 weights is the cost:
+//   y[r, o] = scale[o] * sum_i x[r, i] * q[i, o] + bias[o]   (then max(y, 0) if relu)
+// for r < rows, o < n, reading a quarter of the bytes. codes: q packed in blocks of
+// kGemvBlock output columns, [ceil(n / kGemvBlock)][k][kGemvBlock], columns past n zero.
+// bias: n values, or null (0).
+constexpr int kGemvBlock = 32;
+struct GemvI8Args {
+  const float* x = nullptr;  // [rows][k]
+  std::size_t rows = 0, k = 0, n = 0;
+  const std::int8_t* codes = nullptr;
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+  float* output = nullptr;  // [rows][n]
+  bool relu = false;
+  int num_threads = 1;
+};
+using FloatGemvI8Fn = void (*)(const GemvI8Args&);
+
 #define PBNN_FLOAT_OPS_DECLARE                               \
+  void float_gemv_i8(const GemvI8Args& args);                \
   void float_depthwise2d(const DepthwiseArgs& args);         \
   void float_direct_conv2d(const DirectConvArgs& args);      \
   void float_pool2d(const FloatPoolArgs& args);              \

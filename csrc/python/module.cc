@@ -759,6 +759,35 @@ void float_gemm_binding(CArray<const float> a, CArray<const float> b, CArray<con
   float_gemm(g);
 }
 
+void float_gemv_i8_binding(CArray<const float> x, CArray<const std::int8_t> codes, CArray<const float> scale,
+                           CArray<const float> bias, CArray<float> out, bool relu, int num_threads) {
+  require(num_threads >= 1, "num_threads must be >= 1");
+  require(x.ndim() == 2, [&] { return "x must be 2-D (rows, k), got " + shape_of(x); });
+  require(scale.ndim() == 1 && scale.shape(0) > 0, "scale must be 1-D, one value per output column");
+  const std::size_t rows = x.shape(0), k = x.shape(1), n = scale.shape(0);
+  const std::size_t blocks = (n + kGemvBlock - 1) / kGemvBlock;
+  require(codes.ndim() == 3 && codes.shape(0) == blocks && codes.shape(1) == k && codes.shape(2) == std::size_t(kGemvBlock),
+          [&] { return "codes must be (" + std::to_string(blocks) + ", " + std::to_string(k) + ", " +
+                       std::to_string(kGemvBlock) + ") for k = " + std::to_string(k) + ", n = " + std::to_string(n) +
+                       ", got " + shape_of(codes); });
+  require(!bias.is_valid() || (bias.ndim() == 1 && bias.shape(0) == n), "bias must have one value per output column");
+  require(out.ndim() == 2 && out.shape(0) == rows && out.shape(1) == n,
+          [&] { return "out must be (" + std::to_string(rows) + ", " + std::to_string(n) + "), got " + shape_of(out); });
+  GemvI8Args g;
+  g.x = x.data();
+  g.rows = rows;
+  g.k = k;
+  g.n = n;
+  g.codes = codes.data();
+  g.scale = scale.data();
+  g.bias = bias.is_valid() ? bias.data() : nullptr;
+  g.output = out.data();
+  g.relu = relu;
+  g.num_threads = num_threads;
+  nb::gil_scoped_release release;
+  select_ukernel<ops::float_gemv_i8>().fn(g);
+}
+
 void float_conv_gemm(CArray<const float> x, CArray<const float> b, CArray<const float> bias,
                      int kh, int kw, int stride_h, int stride_w, int dilation_h, int dilation_w,
                      int pad_top, int pad_left, CArray<float> cols, CArray<float> out, bool relu,
@@ -837,6 +866,8 @@ NB_MODULE(_core, m) {
   m.def("float_add", &float_add, "a"_a, "b"_a, "out"_a, "relu"_a, "num_threads"_a);
   m.def("float_channel_map", &float_channel_map, "x"_a, "map"_a, "residual"_a.none(), "out"_a, "num_threads"_a);
   m.def("float_gemm", &float_gemm_binding, "a"_a, "b"_a, "bias"_a.none(), "out"_a, "relu"_a,
+        "num_threads"_a);
+  m.def("float_gemv_i8", &float_gemv_i8_binding, "x"_a, "codes"_a, "scale"_a, "bias"_a.none(), "out"_a, "relu"_a,
         "num_threads"_a);
   m.def("float_conv_gemm", &float_conv_gemm, "x"_a, "b"_a, "bias"_a.none(), "kh"_a, "kw"_a,
         "stride_h"_a, "stride_w"_a, "dilation_h"_a, "dilation_w"_a, "pad_top"_a, "pad_left"_a,

@@ -69,19 +69,42 @@ def test_int4_pairs_round_trip(channels):
     np.testing.assert_array_equal(int4_codes(pairs, channels), codes)
 
 
-def _int4_dense(weights, scale):
-    return Graph([InputSpec("x", (2, 6))], [Node("fc", "dense", ["x"], ["y"], {}, {"weights": weights,
-                                                                                "weights_scale": scale})],
+def _int4_dense(weights, scale, batch=2):
+    return Graph([InputSpec("x", (batch, weights.shape[0]))],
+                 [Node("fc", "dense", ["x"], ["y"], {}, {"weights": weights, "weights_scale": scale})],
                  ["y"], {"name": "int4"})
 
 
-def test_int4_weights_run_as_codes_times_scale():
-    rng = np.random.default_rng(1)
-    codes = rng.integers(-7, 8, (6, 5)).astype(np.int8)
-    scale = rng.uniform(0.1, 1, 5).astype(np.float32)
-    x = rng.standard_normal((2, 6)).astype(np.float32)
-    got = engine.from_bytes(engine.to_bytes(_int4_dense(int4_pairs(codes), scale))).run(x)
-    np.testing.assert_allclose(got, x @ (codes * scale), rtol=1e-5, atol=1e-5)
+@pytest.mark.parametrize("bits", [4, 8])
+@pytest.mark.parametrize("batch", [1, 2, 6])  # up to 4 rows stream the int8 codes, more run float GEMM
+@pytest.mark.parametrize("out_c", [5, 70])
+def test_quantized_weights_run_as_codes_times_scale(bits, batch, out_c):
+    rng = np.random.default_rng(bits + batch)
+    q = 2 ** (bits - 1) - 1
+    codes = rng.integers(-q, q + 1, (40, out_c)).astype(np.int8)
+    scale = rng.uniform(0.1, 1, out_c).astype(np.float32)
+    x = rng.standard_normal((batch, 40)).astype(np.float32)
+    graph = _int4_dense(int4_pairs(codes) if bits == 4 else codes, scale, batch)
+    got = engine.from_bytes(engine.to_bytes(graph)).run(x)
+    w = codes.astype(np.float64) * scale
+    # float32 sums: the error scales with the terms' magnitudes, not with the result's.
+    np.testing.assert_array_less(np.abs(got - x @ w), 1e-6 * (np.abs(x) @ np.abs(w)) + 1e-6)
+
+
+def test_quantized_1x1_conv_on_a_1x1_map_streams_codes():
+    """An SE block's 1x1 convs (int4 in PokeBNN) on the pooled map: the int8-code product."""
+    rng = np.random.default_rng(5)
+    codes = rng.integers(-7, 8, (1, 1, 64, 40)).astype(np.int8)
+    scale, bias = rng.uniform(0.1, 1, (2, 40)).astype(np.float32)
+    graph = Graph([InputSpec("x", (2, 1, 1, 64))], [
+        Node("se", "conv2d", ["x"], ["c"], {"kernel": [1, 1]},
+             {"weights": int4_pairs(codes), "weights_scale": scale, "bias": bias}),
+        Node("act", "relu", ["c"], ["y"])], ["y"], {"name": "se"})
+    model = engine.from_bytes(engine.to_bytes(graph))
+    assert model.ops[0].gemv is not None
+    x = rng.standard_normal((2, 1, 1, 64)).astype(np.float32)
+    want = np.maximum(x.reshape(2, 64) @ (codes.reshape(64, 40) * scale) + bias, 0)
+    np.testing.assert_allclose(model.run(x).reshape(2, 40), want, rtol=1e-5, atol=1e-5)
 
 
 def test_int4_weights_of_the_wrong_width_are_a_format_error():

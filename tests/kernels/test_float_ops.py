@@ -430,3 +430,42 @@ def test_shape_errors():
                                 np.zeros((1, 4, 4, 3), np.float32), 1)
     with pytest.raises(ValueError, match="same size"):
         _core.float_add(x, x[..., :2].copy(), x, False, 1)
+
+
+def _gemv_codes(codes):
+    k, n = codes.shape
+    blocks = -(-n // 32)
+    flat = np.zeros((k, blocks * 32), np.int8)
+    flat[:, :n] = codes
+    return np.ascontiguousarray(flat.reshape(k, blocks, 32).transpose(1, 0, 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 9), k=st.integers(1, 300), n=st.integers(1, 100), threads=st.sampled_from([1, 2]),
+       bias=st.booleans(), relu=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_gemv_i8(isa, rows, k, n, threads, bias, relu, seed):
+    """y = (x q) * scale + bias (then ReLU) with int8 codes in blocks of 32 columns, against
+    float64; any rows (4 at a time), k and n (partial last block)."""
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(-128, 128, (k, n)).astype(np.int8)
+    scale = rng.uniform(1e-3, 1e-1, n).astype(np.float32)
+    b = rng.standard_normal(n).astype(np.float32) if bias else None
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    out = np.full((rows, n), np.nan, np.float32)
+    _core.float_gemv_i8(x, _gemv_codes(codes), scale, b, out, relu, threads)
+    want = (x.astype(np.float64) @ codes) * scale + (0 if b is None else b)
+    want = np.maximum(want, 0) if relu else want
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-4 * np.sqrt(k))
+
+
+def test_gemv_i8_rejects_bad_shapes():
+    x, scale, out = np.ones((2, 40), np.float32), np.ones(33, np.float32), np.empty((2, 33), np.float32)
+    codes = _gemv_codes(np.ones((40, 33), np.int8))
+    with pytest.raises(ValueError, match=r"codes must be \(2, 40, 32\)"):
+        _core.float_gemv_i8(x, codes[:1], scale, None, out, False, 1)
+    with pytest.raises(ValueError, match="x must be 2-D"):
+        _core.float_gemv_i8(x[None], codes, scale, None, out, False, 1)
+    with pytest.raises(ValueError, match=r"out must be \(2, 33\)"):
+        _core.float_gemv_i8(x, codes, scale, None, np.empty((2, 32), np.float32), False, 1)
+    with pytest.raises(ValueError, match="bias"):
+        _core.float_gemv_i8(x, codes, scale, np.ones(3, np.float32), out, False, 1)

@@ -109,6 +109,28 @@ def bind_gemm(a, b, bias, out, *, relu, num_threads):
     return partial(_core.float_gemm, a, b, bias, out, relu, num_threads)
 
 
+# Output columns per block of float_gemv_i8's codes (kGemvBlock, csrc/float_ops/float_ops.h), and
+# the most rows it takes: a product of more rows reuses each weight enough for sgemm.
+GEMV_BLOCK, GEMV_I8_MAX_ROWS = 32, 4
+
+
+def pack_gemv_codes(codes: np.ndarray) -> np.ndarray:
+    """int8 ``[k, n]`` weight codes as ``float_gemv_i8`` reads them: ``[ceil(n / 32), k, 32]``,
+    columns past ``n`` zero."""
+    k, n = codes.shape
+    blocks = -(-n // GEMV_BLOCK)
+    flat = np.zeros((k, blocks * GEMV_BLOCK), np.int8)
+    flat[:, :n] = codes
+    return np.ascontiguousarray(flat.reshape(k, blocks, GEMV_BLOCK).transpose(1, 0, 2))
+
+
+def bind_gemv_i8(x, codes, scale, bias, out, *, relu, num_threads):
+    r"""$out = (x\, q) \odot s + bias$ (then ReLU) for few rows of ``x`` ``[m, k]``, with
+    ``pack_gemv_codes``' int8 codes $q$ and per-column scale $s$: a quarter of float32's weight
+    bytes, for the int8 / int4 layers at batch 1."""
+    return partial(_core.float_gemv_i8, x, codes, scale, bias, out, relu, num_threads)
+
+
 def bind_conv_gemm(x, b, bias, cols, out, *, window, relu, num_threads):
     r"""Convolution as im2col + GEMM, band by band: ``cols[n, oy, ox, (ky*kw + kx)*C + c]`` =
     padded input (zeros outside the image), $out = cols\, b + bias$ (then ReLU)."""

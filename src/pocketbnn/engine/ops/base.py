@@ -243,17 +243,27 @@ def float_weights(params: dict, role: str, ndim: int) -> np.ndarray:
     int8, one per weight, or uint8 holding two 4-bit codes (``int4_pairs``): the last axis then
     has ``ceil(C / 2)`` bytes for the ``C`` values of ``<role>_scale``.
     """
-    array = params.get(role)
-    if array is not None and array.dtype in (np.int8, np.uint8):
-        codes = param(params, role, array.dtype, ndim=ndim)
-        scale = param(params, f"{role}_scale", np.float32, ndim=1)
-        if array.dtype == np.uint8:
-            if codes.shape[-1] != (scale.shape[0] + 1) // 2:
-                raise ModelFormatError(f"parameter {role!r}: {codes.shape[-1]} bytes of 4-bit codes per row "
-                                       f"for {scale.shape[0]} channels")
-            codes = int4_codes(codes, scale.shape[0])
-        return codes.astype(np.float32) * channel_vector(params, f"{role}_scale", codes.shape[-1])
+    quantized = weight_codes(params, role, ndim)
+    if quantized is not None:
+        codes, scale = quantized
+        return codes.astype(np.float32) * scale
     return param(params, role, np.float32, ndim=ndim)
+
+
+def weight_codes(params: dict, role: str, ndim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The int8 codes $q$ (4-bit ones widened) and per-output-channel scale $s$ of a quantized
+    weight tensor (``float_weights``), or None if it is stored as float32."""
+    array = params.get(role)
+    if array is None or array.dtype not in (np.int8, np.uint8):
+        return None
+    codes = param(params, role, array.dtype, ndim=ndim)
+    scale = param(params, f"{role}_scale", np.float32, ndim=1)
+    if array.dtype == np.uint8:
+        if codes.shape[-1] != (scale.shape[0] + 1) // 2:
+            raise ModelFormatError(f"parameter {role!r}: {codes.shape[-1]} bytes of 4-bit codes per row "
+                                   f"for {scale.shape[0]} channels")
+        codes = int4_codes(codes, scale.shape[0])
+    return codes, channel_vector(params, f"{role}_scale", codes.shape[-1])
 
 
 def int4_pairs(codes: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from pocketbnn.engine.errors import ModelFormatError
 from pocketbnn.engine.ops import _backend
 from pocketbnn.engine.ops.base import (F32, Op, TensorSpec, attr_int, channel_vector, float_weights,
-                                       register)
+                                       register, weight_codes)
 from pocketbnn.engine.ops.window import Window
 
 # Reductions (kh * kw * in_channels) up to this long run as a direct convolution: a network's
@@ -64,6 +64,7 @@ class Conv2d(Op):
         og = cout // self.groups
         self.gemm_weights = [np.ascontiguousarray(self.weights[..., g * og:(g + 1) * og].reshape(-1, og))
                              for g in range(self.groups)]
+        self.gemv = _gemv_codes(params, 4) if self.native_gemm and self.pointwise else None
 
     def infer(self, inputs):
         self.check_inputs(inputs)
@@ -103,8 +104,8 @@ class Conv2d(Op):
             return _backend.bind_direct_conv2d(x, self.direct_weights, self.bias, out, window=self.window,
                                                relu=relu, num_threads=nt)
         if self.native_gemm and self.pointwise:
-            return _backend.bind_gemm(x.reshape(-1, x.shape[3]), self.gemm_weights[0], self.bias,
-                                      out.reshape(-1, out.shape[3]), relu=relu, num_threads=nt)
+            return _bind_product(self, x.reshape(-1, x.shape[3]), self.gemm_weights[0], out.reshape(-1, out.shape[3]),
+                                 relu)
         if self.native_gemm:
             return _backend.bind_conv_gemm(x, self.gemm_weights[0], self.bias, scratch[0], out, window=self.window,
                                            relu=relu, num_threads=nt)
@@ -144,6 +145,7 @@ class Dense(Op):
         super().__init__(attrs, params)
         self.weights = float_weights(params, "weights", ndim=2)
         self.bias = channel_vector(params, "bias", self.weights.shape[1]) if "bias" in params else None
+        self.gemv = _gemv_codes(params, 2)
 
     def infer(self, inputs):
         self.check_inputs(inputs)
@@ -159,4 +161,21 @@ class Dense(Op):
         return self.bind(ins, outs, scratch, relu=True)
 
     def bind(self, ins, outs, scratch, relu=False):
-        return _backend.bind_gemm(ins[0], self.weights, self.bias, outs[0], relu=relu, num_threads=self.num_threads)
+        return _bind_product(self, ins[0], self.weights, outs[0], relu)
+
+
+def _gemv_codes(params: dict, ndim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A quantized layer's weight codes packed for ``float_gemv_i8`` (as ``[k, n]``), and scale."""
+    quantized = weight_codes(params, "weights", ndim)
+    if quantized is None:
+        return None
+    codes, scale = quantized
+    return _backend.pack_gemv_codes(codes.reshape(-1, codes.shape[-1])), scale
+
+
+def _bind_product(op, x, weights, out, relu):
+    """``x @ weights + bias`` for a dense layer or a 1x1 conv: with int8 codes on few rows (a
+    quantized layer at batch 1) the codes are streamed, else float32 GEMM."""
+    if op.gemv is not None and x.shape[0] <= _backend.GEMV_I8_MAX_ROWS:
+        return _backend.bind_gemv_i8(x, *op.gemv, op.bias, out, relu=relu, num_threads=op.num_threads)
+    return _backend.bind_gemm(x, weights, op.bias, out, relu=relu, num_threads=op.num_threads)
