@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pocketbnn import _core
@@ -51,6 +51,14 @@ def _window_args(kernel, stride, dilation, pads):
 
 @settings(max_examples=80, deadline=None)
 @given(**geometry, relu=st.booleans(), with_bias=st.booleans(), multiplier=st.sampled_from([1, 1, 2, 3]))
+# PokeBNN's stem (32 -> 64 channels, multiplier 2) and QuickNet's stride-2 blur, wide enough for
+# the interior pixels' 4-pixel tiles, a 1-pixel tail and channels past the last whole block.
+@example(batch=1, height=5, width=15, channels=32, kernel=(3, 3), stride=(1, 1), dilation=(1, 1),
+         pads=(1, 1, 1, 1), threads=1, seed=0, relu=False, with_bias=True, multiplier=2)
+@example(batch=2, height=6, width=21, channels=72, kernel=(3, 3), stride=(2, 2), dilation=(1, 1),
+         pads=(0, 1, 0, 1), threads=2, seed=1, relu=True, with_bias=False, multiplier=1)
+@example(batch=1, height=4, width=12, channels=20, kernel=(3, 2), stride=(1, 1), dilation=(1, 2),
+         pads=(1, 1, 2, 0), threads=1, seed=2, relu=False, with_bias=True, multiplier=2)
 def test_depthwise2d(isa, batch, height, width, channels, kernel, stride, dilation, pads, threads, seed,
                      relu, with_bias, multiplier):
     """Output channel o reads input channel o // multiplier."""
