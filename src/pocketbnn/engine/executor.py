@@ -268,10 +268,12 @@ class _Plan:
         readers = self._readers()
         outputs = set(self.outputs)
         for p in list(self.steps):
-            if (p.fused or p.relu_into is not None or p.add_into is not None or len(p.outputs) != 1
-                    or p.op.pass_map([self.value_specs[v] for v in p.inputs[:2]]) is None):
+            if p.fused or p.relu_into is not None or p.add_into is not None or len(p.outputs) != 1:
                 continue
-            x = p.inputs[p.op.pass_map([self.value_specs[v] for v in p.inputs[:2]])]
+            k = p.op.pass_map([self.value_specs[v] for v in p.inputs[:2]])
+            if k is None:
+                continue
+            x = p.inputs[k]
             c = next((step for step in self.steps if step.writes == [x]), None)
             if c is None or readers.get(x) != 1 or x in outputs or self.value_specs[x] != self.value_specs[p.outputs[0]]:
                 continue
