@@ -7,7 +7,7 @@
 
 namespace pocketbnn::avx2 {
 
-void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out) {
+void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out, float* sums) {
   const __m256 zero = _mm256_setzero_ps();
   const auto pack_word = [&](const float* p) {
     Word word = 0;
@@ -22,7 +22,7 @@ void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* o
     for (std::size_t i = 0; i < n; ++i) word |= Word{p[i] < 0.0f} << i;
     return word;
   };
-  pack_rows_by_word(x, rows, channels, out, pack_word, pack_partial);
+  pack_rows_by_word(x, rows, channels, out, pack_word, pack_partial, sums);
 }
 
 void bitpack_i8(const std::int8_t* x, std::size_t rows, std::size_t channels,

@@ -22,10 +22,10 @@ inline Word pack_f32_lanes(const float* p, std::size_t n) {
 
 }  // namespace
 
-void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out) {
+void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out, float* sums) {
   pack_rows_by_word(
       x, rows, channels, out, [](const float* p) { return pack_f32_lanes(p, kWordBits); },
-      pack_f32_lanes);
+      pack_f32_lanes, sums);
 }
 
 void bitpack_i8(const std::int8_t* x, std::size_t rows, std::size_t channels,

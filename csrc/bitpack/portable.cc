@@ -25,12 +25,12 @@ void unpack_rows(const Word* packed, std::size_t rows, std::size_t channels, T* 
 
 }  // namespace
 
-void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out) {
+void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out, float* sums) {
   const auto is_negative = [](float v) { return v < 0.0f; };
   pack_rows_by_word(
       x, rows, channels, out,
       [&](const float* p) { return pack_partial(p, kWordBits, is_negative); },
-      [&](const float* p, std::size_t n) { return pack_partial(p, n, is_negative); });
+      [&](const float* p, std::size_t n) { return pack_partial(p, n, is_negative); }, sums);
 }
 
 void bitpack_i8(const std::int8_t* x, std::size_t rows, std::size_t channels,

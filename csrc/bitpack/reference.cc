@@ -31,8 +31,14 @@ void unpack_rows(const Word* packed, std::size_t rows, std::size_t channels, T* 
 
 }  // namespace
 
-void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out) {
+void bitpack_f32(const float* x, std::size_t rows, std::size_t channels, Word* out, float* sums) {
   pack_rows(x, rows, channels, [](float v) { return v < 0.0f; }, out);
+  if (sums == nullptr) return;
+  for (std::size_t c = 0; c < channels; ++c) {
+    float s = 0.0f;
+    for (std::size_t r = 0; r < rows; ++r) s += x[r * channels + c];
+    sums[c] = s;
+  }
 }
 
 void bitpack_i8(const std::int8_t* x, std::size_t rows, std::size_t channels,

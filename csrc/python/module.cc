@@ -698,7 +698,7 @@ void float_channel_map(CArray<const float> x, int map, CArray<const float> resid
 }
 
 void bitpack_f32_padded_binding(CArray<const float> x, int pad_top, int pad_bottom, int pad_left,
-                                int pad_right, CArray<Word> out, int num_threads) {
+                                int pad_right, CArray<Word> out, int num_threads, CArray<float> means) {
   if (x.ndim() != 4) throw std::invalid_argument("x must be 4-D (batch, height, width, channels)");
   if (pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0) {
     throw std::invalid_argument("padding must be >= 0");
@@ -718,8 +718,15 @@ void bitpack_f32_padded_binding(CArray<const float> x, int pad_top, int pad_bott
     throw std::invalid_argument("out must have shape (batch, height + pad_top + pad_bottom, width + pad_left + "
                                 "pad_right, words) for x of shape " + shape_of(x));
   }
+  if (means.is_valid()) {
+    require(means.size() == std::size_t(g.batch) * g.channels,
+            [&] { return "means must hold batch x channels = " + std::to_string(std::size_t(g.batch) * g.channels) +
+                         " floats, got " + std::to_string(means.size()); });
+    require(g.h > 0 && g.w > 0, "means need a non-empty image");
+    require(!overlaps(means.data(), means.size(), x.data(), x.size()), "means must not overlap x");
+  }
   nb::gil_scoped_release release;
-  bitpack_f32_padded(x.data(), g, out.data(), num_threads);
+  bitpack_f32_padded(x.data(), g, out.data(), num_threads, means.is_valid() ? means.data() : nullptr);
 }
 
 // Checks b [k, n], bias and out [..., n] with m rows; fills the product fields of a GEMM.
@@ -820,7 +827,7 @@ NB_MODULE(_core, m) {
   m.def("bitpack_f32", &bitpack_f32, "x"_a, "out"_a, "num_threads"_a = 1);
   m.def("bitpack_i8", &bitpack_i8, "x"_a, "zero_point"_a, "out"_a);
   m.def("bitpack_f32_padded", &bitpack_f32_padded_binding, "x"_a, "pad_top"_a, "pad_bottom"_a, "pad_left"_a,
-        "pad_right"_a, "out"_a, "num_threads"_a);
+        "pad_right"_a, "out"_a, "num_threads"_a, "means"_a.noconvert().none() = nb::none());
   m.def("unpack_f32", &unpack<ops::unpack_f32, float>, "packed"_a, "out"_a);
   m.def("unpack_i8", &unpack<ops::unpack_i8, std::int8_t>, "packed"_a, "out"_a);
 

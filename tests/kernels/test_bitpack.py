@@ -80,6 +80,16 @@ def test_selected_kernel_follows_forced_isa(isa):
         (lambda: kernels.unpack_bits(np.zeros((2, 2), np.uint64), 200), ValueError, "words per row"),
         (lambda: kernels.unpack_bits(np.zeros((2, 2), np.int64), 100), TypeError, "uint64"),
         (lambda: kernels.set_isa("sse9"), ValueError, "unknown ISA"),
+        (lambda: kernels.pack_bits(np.zeros((2, 8), np.float32), means=np.zeros((2, 8), np.float32)), ValueError,
+         "NHWC image"),
+        (lambda: kernels.pack_bits(np.zeros((1, 2, 2, 8), np.int8), means=np.zeros((1, 8), np.float32)), ValueError,
+         "float32 NHWC"),
+        (lambda: kernels.pack_bits(np.zeros((1, 0, 2, 8), np.float32), means=np.zeros((1, 8), np.float32)), ValueError,
+         "non-empty"),
+        (lambda: kernels.pack_bits(np.zeros((2, 2, 2, 8), np.float32), means=np.zeros((1, 8), np.float32)), ValueError,
+         r"shape \(2, 8\)"),
+        (lambda: kernels.pack_bits(np.zeros((1, 2, 2, 8), np.float32), means=np.zeros((1, 8), np.float64)), ValueError,
+         "float32 array"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(call, error, match):
@@ -104,3 +114,35 @@ def test_pack_into_a_zero_bordered_image(isa, shape, pads, threads):
     np.testing.assert_array_equal(out, want)
     with pytest.raises(ValueError, match="out must have shape"):
         _core.bitpack_f32_padded(x, t + 1, b, l, r, out, threads)
+
+
+@given(batch=st.integers(1, 3), h=st.integers(1, 12), w=st.integers(1, 12), channels=st.integers(1, 200),
+       threads=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+@example(batch=1, h=56, w=56, channels=64, threads=2, seed=0)  # PokeBNN's first SE squeeze
+@example(batch=2, h=7, w=7, channels=2048, threads=3, seed=1)
+def test_pack_with_channel_means(isa, batch, h, w, channels, threads, seed):
+    """pack_bits(x, means=m): the same words as without, and m the per-image channel means
+    (float32 sums, so within float rounding of float64 means), the same for every thread count."""
+    x = _random(seed, (batch, h, w, channels), np.float32)
+    means = np.full((batch, channels), np.nan, np.float32)
+    packed = kernels.pack_bits(x, means=means, num_threads=threads)
+    np.testing.assert_array_equal(packed, pack_bits_numpy(x))
+    want = x.astype(np.float64).mean(axis=(1, 2))
+    np.testing.assert_allclose(means, want, rtol=0, atol=1e-6 * np.sqrt(h * w) * np.abs(x).max() + 1e-7)
+    one = np.empty_like(means)
+    kernels.pack_bits(x, means=one, num_threads=1)
+    np.testing.assert_array_equal(means, one)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_padded_pack_with_channel_means(isa, threads):
+    """The engine's padded packing writes the means of the image, not of the padded image."""
+    from pocketbnn import _core
+    x = _random(5, (2, 9, 11, 70), np.float32)
+    out = np.empty((2, 11, 14, 2), np.uint64)
+    means = np.empty((2, 70), np.float32)
+    _core.bitpack_f32_padded(x, 1, 1, 2, 1, out, threads, means)
+    np.testing.assert_allclose(means, x.astype(np.float64).mean(axis=(1, 2)), atol=1e-6)
+    np.testing.assert_array_equal(out[:, 1:10, 2:13], pack_bits_numpy(x))
+    with pytest.raises(ValueError, match="means must hold"):
+        _core.bitpack_f32_padded(x, 1, 1, 2, 1, out, threads, np.empty((2, 69), np.float32))
