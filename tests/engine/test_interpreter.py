@@ -411,10 +411,11 @@ def _pokeconv_graph(out_c, in_c, tiled=False):
 def test_pokeconv_tail_runs_as_the_bconv_epilogue(isa, out_c, in_c, threads, tiled, monkeypatch):
     """PokeBNN's whole conv tail (shortcuts, DPReLU, SE gate, BN) runs inside the binary conv:
     the zero-pad shortcut in its output stage, the rest as its epilogue on each block as it is
-    written (the conv's step moves after the gate's); every other step of the tail is a no-op,
-    and the result equals the unfused run's up to rounding. A 70-channel input cannot be mapped
-    in the output stage (not a multiple of 64): the zero-pad keeps its pass, the rest still
-    fuses. A tiled long shortcut is added through its map by the epilogue."""
+    written (the conv's step moves after the gate's); the SE squeeze of the conv's input is done
+    by the (padded) packing of that input; every other step of the tail is a no-op, and the
+    result equals the unfused run's up to rounding. A 70-channel input cannot be mapped in the
+    output stage (not a multiple of 64): the zero-pad keeps its pass, the rest still fuses. A
+    tiled long shortcut is added through its map by the epilogue."""
     from pocketbnn.engine import executor
     rng = np.random.default_rng(2)
     graph = _pokeconv_graph(out_c, in_c, tiled)
@@ -423,13 +424,46 @@ def test_pokeconv_tail_runs_as_the_bconv_epilogue(isa, out_c, in_c, threads, til
     fused = engine.from_bytes(engine.to_bytes(graph), num_threads=threads)
     steps = fused._plan((x.shape, r.shape)).steps
     mapped = in_c % 64 == 0
-    expected = {"add1", "add2", "act", "se", "bn"} | ({"pad"} if mapped else set()) | ({"tile"} if tiled else set())
+    expected = ({"add1", "add2", "act", "se", "bn", "se_pool"} | ({"pad"} if mapped else set())
+                | ({"tile"} if tiled else set()))
     assert {t.node_name for t in steps if t.fused} == expected
     names = [t.node_name for t in steps]
-    conv = steps[names.index("conv")]
+    conv, pack = steps[names.index("conv")], steps[names.index("q")]
     assert conv.then is steps[names.index("se")] and names.index("conv") > names.index("se_sig")
+    assert pack.means_into == steps[names.index("se_pool")].outputs[0] and any(pack.op.pads)
     got = fused.run([x, r])
     monkeypatch.setattr(executor._Plan, "_fuse_epilogues", lambda plan: None)
+    monkeypatch.setattr(executor._Plan, "_fuse_squeezes_into_packing", lambda plan: None)
     plain = engine.from_bytes(engine.to_bytes(graph), num_threads=threads)
-    assert not any(t.then for t in plain._plan((x.shape, r.shape)).steps)
+    assert not any(t.then or t.means_into for t in plain._plan((x.shape, r.shape)).steps)
     np.testing.assert_allclose(got, plain.run([x, r]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_squeeze_before_the_packing_moves_the_packing_up(isa, keepdims, monkeypatch):
+    """A global average pool listed before the packing of the same map still fuses: the packing
+    runs at the pool's place, writing the means its readers need, and the result is the unfused
+    run's. A second pool of the map stays a pass of its own (one packing writes one set of means)."""
+    from pocketbnn import kernels
+    from pocketbnn.engine import Graph, InputSpec, Node, executor
+    rng = np.random.default_rng(9)
+    w = kernels.pack_bits(rng.standard_normal((8, 1, 1, 70)).astype(np.float32))
+    graph = Graph([InputSpec("x", (2, 6, 5, 70))], [
+        Node("pool", "global_avgpool", ["x"], ["m"], {"keepdims": keepdims}),
+        Node("pool2", "global_avgpool", ["x"], ["m2"], {"keepdims": keepdims}),
+        Node("sum", "add", ["m", "m2"], ["g"]),
+        Node("q", "quantize", ["x"], ["p"]),
+        Node("conv", "bconv2d", ["p"], ["y"], {"kernel": [1, 1], "channels_in": 70},
+             {"weights": w, "multiplier": np.ones(8, np.float32)}),
+    ], ["y", "g"], {"name": "squeeze-first"})
+    x = rng.standard_normal((2, 6, 5, 70)).astype(np.float32)
+    fused = engine.from_bytes(engine.to_bytes(graph))
+    steps = fused._plan((x.shape,)).steps
+    names = [t.node_name for t in steps]
+    assert names.index("q") < names.index("sum") and [t.node_name for t in steps if t.fused] == ["pool"]
+    got = fused.run([x])
+    monkeypatch.setattr(executor._Plan, "_fuse_squeezes_into_packing", lambda plan: None)
+    want = engine.from_bytes(engine.to_bytes(graph)).run([x])
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got[1].reshape(2, 70), 2 * x.astype(np.float64).mean(axis=(1, 2)), atol=1e-5)

@@ -46,6 +46,7 @@ class _Step:
     before: Op | None = None       # an earlier per-channel op done here (by an SE gate's mul), first
     then: _Step | None = None      # a later per-channel pass done here, on the output as it is written
     then_addend: tuple[int, str] | None = None  # ... after adding this value through this channel map
+    means_into: int | None = None  # a packing that also writes its input's channel means (a fused squeeze)
     fused: bool = False            # done by another step: nothing to run
 
     @property
@@ -59,7 +60,9 @@ class _Step:
     def writes(self) -> list[int]:
         """The values this step's kernel writes: its outputs, or the output of the last step
         fused into it (none if it is itself fused)."""
-        return [] if self.fused else self._made()
+        if self.fused:
+            return []
+        return self._made() + ([self.means_into] if self.means_into is not None else [])
 
     def _made(self) -> list[int]:
         if self.then is not None:
@@ -111,6 +114,7 @@ class _Plan:
         self._fuse_adds_into_stages()
         self._fuse_stages_into_gates()
         self._fuse_epilogues()
+        self._fuse_squeezes_into_packing()
         self._assign_arenas()
         self.nbytes = sum(self.arena_bytes) + sum(s.nbytes for step in self.steps for s in step.scratch)
         self._pool: list[tuple[list, list]] = []
@@ -290,6 +294,23 @@ class _Plan:
             self.steps.remove(c)
             self.steps.insert(self.steps.index(p), c)
 
+    def _fuse_squeezes_into_packing(self) -> None:
+        """A global average pool of a map that is also bit-packed (an SE squeeze of a binary
+        conv's input, as in every PokeConv) is done by the packing, which reads the map anyway
+        and writes the channel means too: one pass over the map, not two. The pool's step
+        becomes a no-op; the packing's step moves up to the pool's place if it came later."""
+        for pool in list(self.steps):
+            if pool.op.name != "global_avgpool" or pool.fused or pool.relu_into is not None:
+                continue
+            pack = next((step for step in self.steps if step.op.name == "quantize" and step.inputs == pool.inputs
+                         and not step.fused and step.means_into is None), None)
+            if pack is None:
+                continue
+            pack.means_into, pool.fused = pool.outputs[0], True
+            if self.steps.index(pack) > self.steps.index(pool):
+                self.steps.remove(pack)
+                self.steps.insert(self.steps.index(pool), pack)
+
     def _relu_fuses(self, a: _Step, b: _Step, x: int) -> bool:
         return b.op.name == "relu" and b.inputs == [x] and a.op.can_fuse_relu([self.value_specs[i] for i in a.inputs])
 
@@ -368,6 +389,8 @@ class _Plan:
                                          residual=env[step.residual] if step.residual is not None else None,
                                          residual_map=step.residual_map, addend=addend, addend_map=addend_map,
                                          stages=stages)
+        if step.means_into is not None:
+            return step.op.bind_means(ins, [env[i] for i in step.outputs], env[step.means_into])
         if step.relu_into is not None:
             return step.op.bind_relu(ins, [env[step.relu_into]], scratch)
         if step.add_into is not None and step.residual_map is not None:

@@ -30,10 +30,11 @@ def bind_pack(x: np.ndarray, out: np.ndarray, *, num_threads: int):
     return partial(_core.bitpack_f32, x, out, num_threads)
 
 
-def bind_pack_padded(x: np.ndarray, out: np.ndarray, pads, *, num_threads: int):
+def bind_pack_padded(x: np.ndarray, out: np.ndarray, pads, *, num_threads: int, means: np.ndarray | None = None):
     """Bit-pack NHWC ``x`` into the interior of ``out``, padded by ``pads`` (top, bottom, left,
-    right) with zero words; every word of ``out`` is written."""
-    return partial(_core.bitpack_f32_padded, x, *pads, out, num_threads)
+    right) with zero words; every word of ``out`` is written. With ``means`` (float32 ``[N, C]``),
+    also write each image's channel means of ``x`` there."""
+    return partial(_core.bitpack_f32_padded, x, *pads, out, num_threads, means)
 
 
 def prepare_bconv2d(weights: np.ndarray, in_channels_per_group: int, groups: int) -> kernels.BconvWeights:

@@ -68,6 +68,13 @@ class Quantize(Op):
             return _backend.bind_pack_padded(ins[0], outs[0], self.pads, num_threads=self.num_threads)
         return _backend.bind_pack(ins[0], outs[0], num_threads=self.num_threads)
 
+    def bind_means(self, ins, outs, means):
+        """The packing that also writes each image's channel means of the (4-D) input into
+        ``means`` (a fused global average pool, shape ``[N, C]`` or ``[N, 1, 1, C]``)."""
+        x = ins[0]
+        return _backend.bind_pack_padded(x, outs[0], self.pads, num_threads=self.num_threads,
+                                         means=means.reshape(x.shape[0], x.shape[-1]))
+
 
 def _packed_input(op: Op, spec: TensorSpec) -> None:
     if spec.dtype != U64 or spec.channels is None:
